@@ -1,0 +1,25 @@
+"""convtrain: the helper library of the convtrain course.
+
+Import it as ``import convtrain as ct``. The runtime helpers are re-exported
+(``ct.profile()``, ``ct.device()``, ``ct.seed_everything(0)``); every other room is
+a module loaded on first use (``ct.data``, ``ct.models``, ``ct.train``, ``ct.plots``,
+``ct.checks``), so ``import convtrain`` stays fast in a Colab cell.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from convtrain.runtime import device, environment, profile, seed_everything
+
+__version__ = "0.1.0"
+__all__ = ["device", "environment", "profile", "seed_everything", "__version__"]
+
+_SUBMODULES = {"bootstrap", "build", "checks", "cli", "data", "doctor", "grading",
+               "models", "plots", "runtime", "train"}
+
+
+def __getattr__(name: str):
+    if name in _SUBMODULES:
+        return importlib.import_module(f"convtrain.{name}")
+    raise AttributeError(f"module 'convtrain' has no attribute {name!r}")
