@@ -40,3 +40,6 @@ def root() -> Path:
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+# Notebooks under tests/ are fixtures (e.g. hand-made submissions), not lessons for nbval.
+collect_ignore_glob = ["**/*.ipynb", "**/grading_fixtures/**"]

@@ -68,7 +68,7 @@ def generate(root: Path, lesson_ids: list[str], out_dir: Path) -> dict[str, Path
     """Run nbgrader's generate_assignment for each lesson; return lesson id → generated folder."""
     from nbgrader.apps import NbGraderAPI
 
-    _put_venv_on_path()
+    put_venv_on_path()
     api = NbGraderAPI(config=course_config(root, out_dir))
     generated = {}
     for lesson in lesson_ids:
@@ -81,7 +81,7 @@ def generate(root: Path, lesson_ids: list[str], out_dir: Path) -> dict[str, Path
     return generated
 
 
-def _put_venv_on_path() -> None:
+def put_venv_on_path() -> None:
     # nbgrader runs the `alembic` executable that lives next to this Python.
     bin_dir = str(Path(sys.executable).parent)
     if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):

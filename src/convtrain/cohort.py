@@ -15,7 +15,7 @@ import dataclasses
 import json
 from pathlib import Path
 
-from convtrain.build import course_config, _put_venv_on_path
+from convtrain.build import course_config, put_venv_on_path
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,7 +101,7 @@ def autograde(root: Path, submissions: list[Submission], scratch: Path) -> dict[
     if len(lessons) != 1:
         raise ValueError(f"autograde() grades one lesson at a time, got {sorted(lessons)}")
     lesson = lessons.pop()
-    _put_venv_on_path()
+    put_venv_on_path()
     api = NbGraderAPI(config=course_config(root, scratch))
     result = api.generate_assignment(lesson, force=True, create=True)
     if not result["success"]:
