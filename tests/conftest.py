@@ -18,6 +18,9 @@ os.environ["FIFTYONE_DO_NOT_TRACK"] = "true"
 os.environ["FIFTYONE_DATABASE_VALIDATION"] = "false"
 os.environ.setdefault("FIFTYONE_DATABASE_DIR", tempfile.mkdtemp(prefix="convtrain-fiftyone-db-"))
 os.environ.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")
+# Tests run on two xdist workers on a 2-core machine: one thread per kernel avoids
+# oversubscription (torch would start two threads in each).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def pytest_collection_modifyitems(config, items):
