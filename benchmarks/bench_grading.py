@@ -1,0 +1,140 @@
+"""How fast is `convtrain grade`? Wall time for 1 and 2 jobs, and the cost of its safety.
+
+    python benchmarks/bench_grading.py                    # 30 students x every lesson
+    python benchmarks/bench_grading.py --students 3 --lessons 00_building_blocks
+
+Builds a scratch copy of the course (the repository's nbgrader_config.py and
+solutions/, releases and gradebook generated into the scratch folder, so the real
+gradebook never sees the fake students), then a cohort: students cycle through a
+perfect submission (the solution notebook), a partial one (the first exercise solved)
+and an empty one (the release). It prints
+
+- plain: executing the same notebooks top to bottom with nbclient, one after the other,
+  no sandbox, no guard (what grading costs at least);
+- grade, 1 job and 2 jobs: the real command on a fresh output folder;
+- the ratio grade(1 job) / plain (goal: at most 1.3) and the speed-up of 2 jobs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+
+REPO = Path(__file__).resolve().parents[1]
+KINDS = ("perfect", "partial", "empty")
+
+
+def build_course(scratch: Path, lessons: list[str]) -> Path:
+    """A course in ``scratch`` with the repository's config and lessons; return course/."""
+    from nbgrader.apps import NbGraderAPI
+    from traitlets.config.loader import PyFileConfigLoader
+
+    course = scratch / "course"
+    course.mkdir()
+    shutil.copy(REPO / "course" / "nbgrader_config.py", course)
+    for lesson in lessons:
+        shutil.copytree(REPO / "solutions" / lesson, scratch / "solutions" / lesson)
+    (scratch / "workshops").mkdir()
+    os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"]
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
+    config.CourseDirectory.root = str(course)
+    api = NbGraderAPI(config=config)
+    for lesson in lessons:
+        result = api.generate_assignment(lesson, force=True, create=True)
+        if not result["success"]:
+            raise SystemExit(f"nbgrader could not generate {lesson}: {result.get('log')}")
+    return course
+
+
+def make_cohort(scratch: Path, lessons: list[str], students: int) -> Path:
+    submissions = scratch / "submissions"
+    for lesson in lessons:
+        solution = nbformat.read(scratch / "solutions" / lesson / f"{lesson}.ipynb", as_version=4)
+        release = nbformat.read(scratch / "workshops" / lesson / f"{lesson}.ipynb", as_version=4)
+        for number in range(students):
+            kind = KINDS[number % len(KINDS)]
+            notebook = {"perfect": solution, "empty": release}.get(kind) or _partial(release, solution)
+            path = submissions / f"s{number:03d}_{kind}" / f"{lesson}.ipynb"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            nbformat.write(notebook, path)
+    return submissions
+
+
+def _partial(release, solution):
+    notebook = copy.deepcopy(release)
+    answers = {c.metadata["nbgrader"]["grade_id"]: c for c in solution.cells
+               if c.metadata.get("nbgrader", {}).get("solution")}
+    for cell in notebook.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id in answers:
+            cell.source = answers[grade_id].source
+            break
+    return notebook
+
+
+def plain_execution(submissions: Path, scratch: Path) -> float:
+    """Seconds to run every notebook top to bottom with nbclient, one after the other."""
+    workdir = scratch / "plain"
+    workdir.mkdir()
+    paths = sorted(submissions.rglob("*.ipynb"))
+    _run_plain(paths[0], scratch, workdir)  # warm-up, not timed: the first torch import reads the disk
+    started = time.monotonic()
+    for path in paths:
+        _run_plain(path, scratch, workdir)
+    return time.monotonic() - started
+
+
+def _run_plain(path: Path, scratch: Path, workdir: Path) -> None:
+    from nbclient import NotebookClient
+
+    notebook = nbformat.read(path, as_version=4)
+    shutil.copytree(scratch / "workshops" / path.stem, workdir, dirs_exist_ok=True)  # data files
+    NotebookClient(notebook, timeout=600, kernel_name="python3", allow_errors=True,
+                   resources={"metadata": {"path": str(workdir)}}).execute()
+
+
+def grade(submissions: Path, course: Path, out: Path, jobs: int) -> float:
+    from convtrain.grading.command import main
+
+    started = time.monotonic()
+    status = main([str(submissions), "--out", str(out), "--course", str(course), "--jobs", str(jobs)])
+    if status != 0:
+        raise SystemExit(f"convtrain grade exited with {status}")
+    return time.monotonic() - started
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--students", type=int, default=30)
+    parser.add_argument("--lessons", nargs="*", default=None, help="default: every lesson in solutions/")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("CONVTRAIN_PROFILE", "fast")
+    os.environ.setdefault("TQDM_DISABLE", "1")  # the grader sets it in its kernels too
+    lessons = args.lessons or sorted(p.name for p in (REPO / "solutions").iterdir()
+                                     if (p / f"{p.name}.ipynb").is_file())
+    with tempfile.TemporaryDirectory(prefix="bench-grading-") as folder:
+        scratch = Path(folder)
+        course = build_course(scratch, lessons)
+        submissions = make_cohort(scratch, lessons, args.students)
+        count = len(list(submissions.rglob("*.ipynb")))
+        print(f"cohort: {args.students} students x {len(lessons)} lesson(s) = {count} notebooks")
+        plain = plain_execution(submissions, scratch)
+        one = grade(submissions, course, scratch / "out1", jobs=1)
+        two = grade(submissions, course, scratch / "out2", jobs=2)
+        print(f"plain execution (nbclient, 1 at a time): {plain:8.1f} s")
+        print(f"convtrain grade --jobs 1:                {one:8.1f} s")
+        print(f"convtrain grade --jobs 2:                {two:8.1f} s")
+        print(f"ratio grade(1 job) / plain:              {one / plain:8.2f}   (goal <= 1.3)")
+        print(f"speed-up of 2 jobs over 1:               {one / two:8.2f}   (cpus: {os.cpu_count()})")
+
+
+if __name__ == "__main__":
+    main()

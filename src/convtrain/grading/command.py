@@ -1,0 +1,257 @@
+"""``convtrain grade SUBMISSIONS --out OUTDIR``: grade a cohort.
+
+    convtrain grade submissions.zip --out grades/ --jobs 2
+    convtrain grade submitted/ --out grades/ --timeout-cell 60 --timeout-notebook 300 --memory-mb 4096
+
+Exit status 0 when every notebook was processed (some may score 0 and carry flags);
+2 when grading could not run at all (no course or gradebook, bad arguments).
+See ``course/GRADING.md`` for what is checked and why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import site
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+
+import nbformat
+
+from convtrain.grading import course as course_module
+from convtrain.grading import discover as discover_module
+from convtrain.grading import execute, record, report, restore, sandbox, score
+from convtrain.grading.course import Assignment, Course, CourseError
+from convtrain.grading.discover import Submission
+from convtrain.grading.report import Result
+
+GRADER_VERSION = "1"
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """Everything a worker needs to grade one notebook (no open handles: safe in threads)."""
+
+    course: Course
+    assignments: dict[str, Assignment]
+    limits: execute.Limits
+    isolation: execute.Isolation
+    private_paths: tuple[Path, ...]
+    scratch_root: Path  # each notebook runs in a fresh folder in here (under the tmp folder)
+    keep_scratch: bool = False
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="convtrain grade", description="Autograde a folder or zip of student notebooks.",
+        epilog="Layouts: SUBMISSIONS/<student_id>/*.ipynb or SUBMISSIONS/<student_id>_<anything>.ipynb, "
+               "or a zip of either. See course/GRADING.md.")
+    parser.add_argument("submissions", type=Path, help="folder or .zip of submissions")
+    parser.add_argument("--out", type=Path, required=True, help="output folder (grades.csv, feedback/)")
+    parser.add_argument("--course", type=Path, default=None,
+                        help="course folder with nbgrader_config.py (default: the repository's course/)")
+    parser.add_argument("--jobs", type=_positive_int, default=1, help="notebooks graded in parallel")
+    parser.add_argument("--timeout-cell", type=_positive_float, default=120.0, metavar="S",
+                        help="seconds a cell may run before it is interrupted (default 120)")
+    parser.add_argument("--timeout-notebook", type=_positive_float, default=600.0, metavar="S",
+                        help="seconds a whole notebook may run (default 600)")
+    parser.add_argument("--memory-mb", type=_positive_int, default=4096, metavar="M",
+                        help="heap memory limit of a kernel in MiB (default 4096; torch alone uses ~800)")
+    parser.add_argument("--regrade", action="store_true", help="grade again notebooks graded before")
+    parser.add_argument("--no-namespaces", action="store_true",
+                        help="do not use Linux namespaces (network and file isolation) even if available")
+    parser.add_argument("--keep-scratch", action="store_true", help="keep each run's scratch folder (debugging)")
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if not args.submissions.exists():
+        print(f"convtrain grade: {args.submissions} does not exist. Pass the folder or zip "
+              "the LMS exported.", file=sys.stderr)
+        return 2
+    args.out.mkdir(parents=True, exist_ok=True)
+    log = report.Log(args.out / "grading.log")
+    try:
+        course = course_module.load_course(course_module.find_course(args.course))
+        course_module.sync_gradebook(course, log)
+        assignments = course_module.load_assignments(course)
+    except CourseError as error:
+        print(f"convtrain grade: {error}", file=sys.stderr)
+        return 2
+    if not assignments:
+        print(f"convtrain grade: the gradebook {course.gradebook} has no assignments. "
+              "Run `convtrain build` first.", file=sys.stderr)
+        return 2
+    scratch = Path(tempfile.mkdtemp(prefix="convtrain-grade-"))  # unzipped files, kernels' folders
+    try:
+        try:
+            folder = discover_module.unpack(args.submissions, scratch)
+        except ValueError as error:
+            print(f"convtrain grade: {error}", file=sys.stderr)
+            return 2
+        plan = _plan(args, course, assignments, folder, scratch)
+        log(f"grading {folder} with {args.jobs} job(s); course {course.root}; "
+            f"isolation: {'namespaces + audit hook' if plan.isolation.namespaces else 'audit hook only'}")
+        results = grade_all(discover_module.discover(folder), plan, args.out, args.jobs,
+                            args.regrade, log)
+    finally:
+        if args.keep_scratch:
+            log(f"scratch folders kept in {scratch}")
+        else:
+            shutil.rmtree(scratch, ignore_errors=True)
+    finish(results, course, assignments, args.out, log)
+    return 0
+
+
+def _plan(args, course: Course, assignments: dict[str, Assignment], folder: Path,
+          scratch_root: Path) -> Plan:
+    tmp_root = Path(tempfile.gettempdir()).resolve()
+    private = [*course.private_paths(), args.submissions.resolve(), folder.resolve(),
+               args.out.resolve()]
+    isolation = execute.Isolation(
+        namespaces=not args.no_namespaces and sys.platform.startswith("linux")
+        and shutil.which("unshare") is not None,
+        hide=tuple(sorted({str(path) for path in private})),
+        read_only=tuple(sorted({str(Path(p).resolve()) for p in _installation_paths()})),
+        tmp_root=str(tmp_root))
+    threads = max(1, (os.cpu_count() or 1) // args.jobs) if args.jobs > 1 else None
+    limits = execute.Limits(args.timeout_cell, args.timeout_notebook, args.memory_mb, threads)
+    if isolation.namespaces:
+        with tempfile.TemporaryDirectory(prefix="cvg-probe-", dir=tmp_root) as probe:
+            works = sandbox.namespaces_work(execute.sandbox_config(Path(probe), limits, isolation))
+        isolation = dataclasses.replace(isolation, namespaces=works)
+    return Plan(course, assignments, limits, isolation, tuple(private), scratch_root.resolve(),
+                args.keep_scratch)
+
+
+def _installation_paths() -> list[str]:
+    import convtrain
+
+    paths = [sys.prefix, sys.base_prefix, str(Path(convtrain.__file__).resolve().parent)]
+    return [path for path in paths + site.getsitepackages() if os.path.isdir(path)]
+
+
+def cache_key(plan: Plan) -> str:
+    """Changes when the assignments, the limits or the grader change: results are redone."""
+    settings = {"version": GRADER_VERSION,
+                "assignments": sorted(a.fingerprint for a in plan.assignments.values()),
+                "limits": dataclasses.asdict(plan.limits) | {"threads": None}}
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def grade_all(submissions: list[Submission], plan: Plan, out: Path, jobs: int, regrade: bool,
+              log) -> list[Result]:
+    """Grade every submission (reusing earlier results unless ``regrade``), ``jobs`` at a time."""
+    key = cache_key(plan)
+    results: dict[int, Result] = {}
+    todo = []
+    for index, submission in enumerate(submissions):
+        path = report.result_path(out, submission.student_id, submission.sha256, key)
+        cached = None if regrade else report.load_result(path)
+        if cached is not None and cached.label == submission.label:
+            results[index] = cached
+        else:
+            todo.append((index, submission, path))
+    log(f"{len(submissions)} notebook(s) found, {len(results)} already graded, {len(todo)} to grade")
+
+    def work(item):
+        index, submission, path = item
+        result = grade_one(submission, plan, log)
+        report.save_result(path, result)
+        return index, result
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+        for index, result in pool.map(work, todo):
+            results[index] = result
+    return [results[index] for index in sorted(results)]
+
+
+def grade_one(submission: Submission, plan: Plan, log) -> Result:
+    """Grade one notebook; never raises (a failure is a 0 with a flag)."""
+    try:
+        result = _grade(submission, plan, log)
+    except Exception:  # noqa: BLE001 - one broken submission must not stop the cohort
+        log(f"{submission.label}: grading failed:\n{traceback.format_exc()}")
+        assignment = discover_module.identify([], submission.path.name, plan.assignments)
+        result = Result(submission.student_id, assignment.name if assignment else "unknown", 0.0,
+                        assignment.max_score if assignment else 0.0, ["grader_error"], submission.label)
+    log(f"{submission.label}: {result.assignment} {result.score:g}/{result.max_score:g} "
+        f"[{';'.join(result.flags)}] {result.seconds:.1f}s")
+    return result
+
+
+def _grade(submission: Submission, plan: Plan, log) -> Result:
+    try:
+        notebook = nbformat.reads(submission.path.read_text(encoding="utf-8"), as_version=4)
+        cells = [dict(cell) for cell in notebook.cells]
+    except Exception as error:  # noqa: BLE001 - any unreadable file is graded 0
+        log(f"{submission.label}: unreadable: {type(error).__name__}: {str(error)[:200]}")
+        assignment = discover_module.identify([], submission.path.name, plan.assignments)
+        return Result(submission.student_id, assignment.name if assignment else "unknown", 0.0,
+                      assignment.max_score if assignment else 0.0, ["unreadable"], submission.label)
+    assignment = discover_module.identify(cells, submission.path.name, plan.assignments)
+    if assignment is None:
+        return Result(submission.student_id, "unknown", 0.0, 0.0, ["unmatched"], submission.label)
+    steps, flags = restore.restore(cells, assignment)
+    if submission.path.name != f"{assignment.notebook}.ipynb":
+        flags.add("renamed")
+    scratch = Path(tempfile.mkdtemp(prefix="cvg-", dir=plan.scratch_root))
+    try:
+        execution = execute.run_submission(steps, scratch, plan.limits, plan.isolation,
+                                           list(plan.private_paths), assignment.files_dir)
+    finally:
+        if not plan.keep_scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
+    tests, run_flags = score.score(assignment, execution)
+    details = score.tamper_details(execution)
+    if details:
+        log(f"{submission.label}: guard restored {', '.join(details[:20])}")
+    return Result(
+        student_id=submission.student_id, assignment=assignment.name,
+        score=float(sum(test.points for test in tests)), max_score=assignment.max_score,
+        flags=sorted(flags | run_flags), label=submission.label,
+        tests=[dataclasses.asdict(test) for test in tests], seconds=round(execution.seconds, 2))
+
+
+def finish(results: list[Result], course: Course, assignments: dict[str, Assignment], out: Path,
+           log) -> None:
+    """grades.csv, feedback per student, and the gradebook (backed up first)."""
+    final = report.best_per_assignment(results)
+    grades = report.write_grades(out, final)
+    by_student: dict[str, list[Result]] = {}
+    for result in final:
+        by_student.setdefault(result.student_id, []).append(result)
+    for student_id, student_results in by_student.items():
+        report.write_feedback(out, student_id, student_results)
+    log(f"wrote {grades} ({len(final)} rows) and feedback for {len(by_student)} student(s) "
+        f"in {out / 'feedback'}")
+    backup = course_module.backup_gradebook(course)
+    try:
+        stored = record.record(course, assignments, final)
+    except Exception as error:  # noqa: BLE001 - grades.csv is written; say what went wrong
+        log(f"could not record the grades in {course.gradebook} ({type(error).__name__}: "
+            f"{error}); grades.csv is complete. Backup: {backup}")
+        return
+    log(f"{stored} submission(s) recorded in the gradebook {course.gradebook} (backup: {backup})")

@@ -1,0 +1,262 @@
+"""Run the restored steps of one submission in a sandboxed kernel, with time limits.
+
+Each submission gets its own scratch folder (the lesson's data files are copied in)
+that is also the kernel's working directory, home and temporary folder. The kernel
+talks to us over Unix sockets in that folder, so it can live in a network namespace
+with no network at all (see ``sandbox.py``). Its environment is built from scratch:
+no variable names the course, the gradebook or the output folder.
+
+Limits:
+- per cell: after ``cell_timeout`` the kernel is interrupted (the cell fails, the next
+  one runs); a cell that ignores the interrupt is killed ``GRACE`` seconds later;
+- per notebook: after ``notebook_timeout`` the kernel is killed, the rest is not run;
+- memory: ``RLIMIT_DATA`` (a ``MemoryError`` in the cell rather than a dead machine).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+import nbformat
+
+from convtrain.grading import guard, sandbox
+from convtrain.grading.restore import Step
+
+GRACE = 5.0  # seconds a cell gets to react to an interrupt before its kernel is killed
+SANDBOX_SCRIPT = str(Path(sandbox.__file__).resolve())
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    cell_timeout: float = 120.0
+    notebook_timeout: float = 600.0
+    memory_mb: int = 4096
+    threads: int | None = None  # torch/BLAS threads in the kernel (None: library default)
+
+
+@dataclasses.dataclass(frozen=True)
+class Isolation:
+    """What the kernel is kept away from (see ``sandbox.py``); ``namespaces`` turns on the
+    Linux namespaces, the audit hook that guards ``hide`` is always installed."""
+
+    namespaces: bool
+    hide: tuple[str, ...]
+    read_only: tuple[str, ...]
+    tmp_root: str
+
+
+@dataclasses.dataclass
+class StepRun:
+    """What one step did: ``status`` is ok, error, timeout, killed or not_run."""
+
+    step: Step
+    status: str = "not_run"
+    stdout: str = ""
+    errors: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (ename, evalue)
+    nonce: str | None = None
+
+
+@dataclasses.dataclass
+class Execution:
+    runs: list[StepRun]
+    events: set[str]
+    guard_text: str  # every stdout line the guard printed
+    seconds: float
+
+
+def run_submission(steps: list[Step], scratch: Path, limits: Limits, isolation: Isolation,
+                   private_paths: list[Path], files_dir: Path | None = None) -> Execution:
+    """Execute ``steps`` (guard first) in a fresh sandboxed kernel working in ``scratch``."""
+    _prepare_scratch(scratch, files_dir)
+    runs = [StepRun(step) for step in steps]
+    cells = [nbformat.v4.new_code_cell(guard.setup_source(private_paths))]
+    for run in runs:
+        if run.step.kind == "test":
+            source, run.nonce = guard.wrap_test(run.step.source)
+        elif run.step.kind == "given":
+            source = guard.wrap_given(run.step.source)
+        else:
+            source = run.step.source
+        cells.append(nbformat.v4.new_code_cell(source))
+    started = time.monotonic()
+    events = _execute(cells, runs, scratch, limits, isolation)
+    guard_text = "\n".join(cell_stdout(cell) for cell in cells)
+    for run, cell in zip(runs, cells[1:]):
+        if run.status == "not_run" and cell.get("execution_count"):
+            run.status = "ok"
+        run.stdout = guard.without_marks(cell_stdout(cell))
+        run.errors = [(out.get("ename", ""), out.get("evalue", "")) for out in cell.get("outputs", [])
+                      if out.get("output_type") == "error"]
+        if run.errors and run.status == "ok":
+            run.status = "error"
+    setup_errors = [out for out in cells[0].get("outputs", []) if out.get("output_type") == "error"]
+    if setup_errors or not cells[0].get("execution_count"):
+        events.add("guard_failed")
+    return Execution(runs, events, guard_text, time.monotonic() - started)
+
+
+def cell_stdout(cell) -> str:
+    return "".join(out.get("text", "") for out in cell.get("outputs", [])
+                   if out.get("output_type") == "stream" and out.get("name") == "stdout")
+
+
+def _prepare_scratch(scratch: Path, files_dir: Path | None) -> None:
+    if files_dir is not None:
+        shutil.copytree(files_dir, scratch, dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints"))
+    for name in ("tmp", ".ipython", ".config/matplotlib"):
+        (scratch / name).mkdir(parents=True, exist_ok=True)
+
+
+def kernel_environment(scratch: Path, limits: Limits) -> dict[str, str]:
+    """A clean environment: nothing in it points at the course, the gradebook or the output."""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(scratch), "PWD": str(scratch), "TMPDIR": str(scratch / "tmp"),
+        "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
+        "IPYTHONDIR": str(scratch / ".ipython"), "MPLCONFIGDIR": str(scratch / ".config/matplotlib"),
+        "MPLBACKEND": "agg", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0",
+        "MALLOC_ARENA_MAX": "2", "JUPYTER_PLATFORM_DIRS": "1",
+        "CONVTRAIN_PROFILE": os.environ.get("CONVTRAIN_PROFILE", "fast"),
+        "FIFTYONE_DO_NOT_TRACK": "true", "FIFTYONE_DATABASE_VALIDATION": "false",
+        "FIFTYONE_DATABASE_DIR": str(scratch / "fiftyone-db"),
+        "TQDM_DISABLE": "1",
+    }
+    for name in ("PYTHONPATH", "CONVTRAIN_DEVICE", "CONVTRAIN_PIP_SPEC"):
+        if name in os.environ:
+            env[name] = os.environ[name]
+    if limits.threads:
+        for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            env[name] = str(limits.threads)
+    return env
+
+
+def sandbox_config(scratch: Path, limits: Limits, isolation: Isolation) -> dict:
+    """What ``sandbox.py`` sets up around a kernel working in ``scratch``."""
+    return {"memory_mb": limits.memory_mb, "file_mb": 512, "scratch": str(scratch),
+            "isolate": isolation.namespaces, "hide": list(isolation.hide),
+            "read_only": list(isolation.read_only), "tmp_root": isolation.tmp_root}
+
+
+def _kernel_manager(scratch: Path, limits: Limits, isolation: Isolation):
+    import json
+
+    from jupyter_client.manager import AsyncKernelManager
+
+    config = sandbox_config(scratch, limits, isolation)
+
+    class SandboxedKernelManager(AsyncKernelManager):
+        def format_kernel_cmd(self, extra_arguments=None):
+            command = super().format_kernel_cmd(extra_arguments)
+            return [sys.executable, SANDBOX_SCRIPT, json.dumps(config), "--", *command]
+
+    manager = SandboxedKernelManager(kernel_name="python3", transport="ipc",
+                                     ip=str(scratch / "kernel"))
+    manager.connection_file = str(scratch / "kernel.json")
+    return manager
+
+
+def _execute(cells: list, runs: list[StepRun], scratch: Path, limits: Limits,
+             isolation: Isolation) -> set[str]:
+    from nbclient import NotebookClient
+    from nbclient.exceptions import DeadKernelError
+
+    events: set[str] = set()
+    notebook = nbformat.v4.new_notebook(cells=cells)
+    manager = _kernel_manager(scratch, limits, isolation)
+    # No nbclient timeout: the watchdog interrupts and kills; nbclient notices a dead
+    # kernel within a second.
+    client = NotebookClient(
+        notebook, km=manager, timeout=None, allow_errors=True, startup_timeout=120,
+        record_timing=False, store_widget_state=False,
+        extra_arguments=["--HistoryManager.enabled=False"], resources={"metadata": {"path": str(scratch)}})
+    watchdog = _Watchdog(manager)
+    deadline = time.monotonic() + limits.notebook_timeout
+    kernel_log = (scratch / "kernel.log").open("wb")  # the kernel's own messages, not the cells'
+    try:
+        with kernel_log, client.setup_kernel(env=kernel_environment(scratch, limits),
+                                             stdout=kernel_log, stderr=kernel_log):
+            for index, cell in enumerate(cells):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    events.add("notebook_timeout")
+                    break
+                watchdog.start(interrupt_after=min(limits.cell_timeout, remaining),
+                               kill_after=min(limits.cell_timeout + GRACE, remaining))
+                try:
+                    client.execute_cell(cell, index)
+                except DeadKernelError:
+                    events.add(watchdog.reason() or "kernel_died")
+                    _mark(runs, index, "killed")
+                    break
+                finally:
+                    watchdog.stop()
+                if watchdog.interrupted:
+                    events.add("cell_timeout")
+                    _mark(runs, index, "timeout")
+    except DeadKernelError:
+        events.add(watchdog.reason() or "kernel_died")
+    except RuntimeError as error:  # the kernel did not start (e.g. memory limit too small)
+        events.add("kernel_start_failed")
+        if runs:
+            tail = (scratch / "kernel.log").read_text(errors="replace")[-500:]
+            runs[0].errors = [("KernelStartFailed", f"{error}: {tail}")]
+    return events
+
+
+def _mark(runs: list[StepRun], cell_index: int, status: str) -> None:
+    if 1 <= cell_index <= len(runs):
+        runs[cell_index - 1].status = status
+
+
+class _Watchdog:
+    """Interrupts the kernel (SIGINT, like Ctrl-C) when a cell runs past its limit, and kills
+    its process group when the cell ignores that or the notebook's deadline comes."""
+
+    def __init__(self, manager):
+        self.manager = manager
+        self.timers: list[threading.Timer] = []
+        self.interrupted = self.killed = False
+        self.kill_is_notebook_deadline = False
+
+    def start(self, interrupt_after: float, kill_after: float) -> None:
+        self.stop()
+        self.interrupted = self.killed = False
+        self.kill_is_notebook_deadline = kill_after <= interrupt_after
+        if not self.kill_is_notebook_deadline:
+            self.timers.append(threading.Timer(interrupt_after, self._signal, (signal.SIGINT,)))
+        self.timers.append(threading.Timer(kill_after, self._signal, (signal.SIGKILL,)))
+        for timer in self.timers:
+            timer.daemon = True
+            timer.start()
+
+    def stop(self) -> None:
+        for timer in self.timers:
+            timer.cancel()
+        self.timers = []
+
+    def reason(self) -> str | None:
+        if not self.killed:
+            return None
+        return "notebook_timeout" if self.kill_is_notebook_deadline else "cell_timeout"
+
+    def _signal(self, number: int) -> None:
+        process = getattr(getattr(self.manager, "provisioner", None), "process", None)
+        if process is None:
+            return
+        try:
+            if number == signal.SIGINT:
+                self.interrupted = True
+                os.kill(process.pid, signal.SIGINT)
+            else:
+                self.killed = True
+                os.killpg(process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass

@@ -1,0 +1,38 @@
+"""Write the grades into nbgrader's gradebook, so formgrader and ``nbgrader export`` see them.
+
+Only the parent process touches the gradebook, after backing it up
+(``course.backup_gradebook``); student code never can (see ``execute``).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+from convtrain.grading.course import Assignment, Course
+from convtrain.grading.report import Result
+
+
+def record(course: Course, assignments: dict[str, Assignment], results: list[Result]) -> int:
+    """Store each result's per-test scores as nbgrader auto scores; return how many were stored."""
+    from nbgrader.api import Gradebook
+
+    stored = 0
+    with warnings.catch_warnings(), Gradebook(course.db_url) as gradebook:
+        # nbgrader's add_submission triggers SQLAlchemy autoflush warnings; the rows are stored.
+        warnings.simplefilter("ignore")
+        for result in results:
+            assignment = assignments.get(result.assignment)
+            if assignment is None:
+                continue
+            lesson = assignment.name.split("/")[0]
+            gradebook.update_or_create_student(result.student_id)
+            gradebook.update_or_create_submission(lesson, result.student_id)
+            scores = {test["name"]: test["points"] for test in result.tests}
+            for cell in assignment.cells:
+                if not cell.grade:
+                    continue
+                grade = gradebook.find_grade(cell.name, assignment.notebook, lesson, result.student_id)
+                grade.auto_score = float(scores.get(cell.name, 0.0))
+            gradebook.db.commit()
+            stored += 1
+    return stored

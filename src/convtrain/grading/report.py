@@ -1,0 +1,181 @@
+"""What a grading run leaves in OUTDIR.
+
+- ``grades.csv``: ``student_id,assignment,score,max_score,flags``, one row per student
+  and assignment, sorted; rewritten whole from the results on every run.
+- ``feedback/<student_id>.html``: scores, the visible tests and their messages, a hint;
+  never the hidden tests.
+- ``grading.log``: one line per event, appended.
+- ``results/``: one JSON file per graded notebook, named by the student, the
+  notebook's SHA-256 and the assignment's fingerprint. A rerun reuses these (unless
+  ``--regrade``), which makes reruns idempotent and an interrupted run resumable.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import html
+import json
+import os
+import re
+import time
+from pathlib import Path
+
+COLUMNS = ("student_id", "assignment", "score", "max_score", "flags")
+RESULT_VERSION = 1
+
+
+@dataclasses.dataclass
+class Result:
+    """A graded notebook (or one that could not be graded: score 0 and a flag)."""
+
+    student_id: str
+    assignment: str
+    score: float
+    max_score: float
+    flags: list[str]
+    label: str  # where the notebook was in SUBMISSIONS
+    tests: list[dict] = dataclasses.field(default_factory=list)  # TestResult fields
+    seconds: float = 0.0
+
+
+def safe_name(text: str) -> str:
+    """A file-name-safe, collision-resistant version of a student id or label."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "student"
+    if cleaned == text:
+        return cleaned
+    return f"{cleaned[:60]}-{hashlib.sha1(text.encode()).hexdigest()[:8]}"
+
+
+def result_path(out: Path, student_id: str, sha256: str, key: str) -> Path:
+    return out / "results" / safe_name(student_id) / f"{sha256[:20]}-{key}.json"
+
+
+def load_result(path: Path) -> Result | None:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if data.pop("version", None) != RESULT_VERSION:
+        return None
+    return Result(**data)
+
+
+def save_result(path: Path, result: Result) -> None:
+    """Write atomically: a run killed mid-write leaves no half file behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(f".tmp{os.getpid()}")
+    temporary.write_text(json.dumps({"version": RESULT_VERSION, **dataclasses.asdict(result)},
+                                    indent=1))
+    os.replace(temporary, path)
+
+
+def best_per_assignment(results: list[Result]) -> list[Result]:
+    """One result per (student, assignment): the best score; ``duplicate`` flags extra files."""
+    groups: dict[tuple[str, str], list[Result]] = {}
+    for result in results:
+        groups.setdefault((result.student_id, result.assignment), []).append(result)
+    chosen = []
+    for _key, group in sorted(groups.items()):
+        best = max(group, key=lambda r: (r.score, -len(r.flags), r.label))
+        if len(group) > 1:
+            best = dataclasses.replace(best, flags=sorted({*best.flags, "duplicate"}))
+        chosen.append(best)
+    return chosen
+
+
+def write_grades(out: Path, results: list[Result]) -> Path:
+    path = out / "grades.csv"
+    temporary = path.with_suffix(".tmp")
+    with temporary.open("w", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(COLUMNS)
+        for result in results:
+            writer.writerow([result.student_id, result.assignment, _number(result.score),
+                             _number(result.max_score), ";".join(sorted(result.flags))])
+    os.replace(temporary, path)
+    return path
+
+
+def _number(value: float) -> str:
+    return f"{float(value):g}"
+
+
+class Log:
+    """Appends timestamped lines to OUTDIR/grading.log and echoes them."""
+
+    def __init__(self, path: Path, echo=print):
+        self.path = path
+        self.echo = echo
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    def __call__(self, message: str) -> None:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        with self.path.open("a") as handle:
+            handle.write(f"{stamp} {message}\n")
+        if self.echo:
+            self.echo(message)
+
+
+# --------------------------------------------------------------------------- feedback
+
+HINTS = {
+    "passed": "",
+    "failed": "Read the message: it says what was expected and what came back. "
+              "Run the cell again after fixing your answer above it.",
+    "hidden_failed": "Your answer passes the visible checks but not every case: test it on "
+                     "other shapes, sizes and values than the example.",
+    "not_run": "Make sure the notebook runs from top to bottom without stopping "
+               "(Kernel → Restart & Run All).",
+}
+
+FLAG_NOTES = {
+    "cell_timeout": "a cell ran past the time limit and was interrupted",
+    "notebook_timeout": "the notebook ran past its time limit and was stopped",
+    "kernel_died": "the Python kernel stopped (exit, crash or out of memory)",
+    "memory_limit": "a cell ran out of memory",
+    "unreadable": "the file is not a readable notebook",
+    "unmatched": "the notebook does not match any assignment",
+    "test_edited": "a test cell had been changed; the original test was run",
+    "test_deleted": "a test cell was missing; the original test was run",
+    "tamper": "code changed what the tests rely on; it was put back before the tests ran",
+    "forbidden_access": "code tried to read course files it is not allowed to",
+    "network_attempt": "code tried to use the network, which is off during grading",
+}
+
+
+def write_feedback(out: Path, student_id: str, results: list[Result]) -> Path:
+    path = out / "feedback" / f"{safe_name(student_id)}.html"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sections = "\n".join(_assignment_html(result) for result in results)
+    path.write_text(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"<title>Feedback for {html.escape(student_id)}</title>"
+        "<style>body{font-family:sans-serif;max-width:60rem;margin:2rem auto}"
+        "pre{background:#f4f4f4;padding:.5rem;white-space:pre-wrap}"
+        ".passed{color:#1a7f37}.failed,.hidden_failed,.not_run{color:#b3261e}</style></head>"
+        f"<body><h1>Feedback for {html.escape(student_id)}</h1>\n{sections}\n</body></html>\n")
+    return path
+
+
+def _assignment_html(result: Result) -> str:
+    notes = [FLAG_NOTES[flag] for flag in result.flags if flag in FLAG_NOTES]
+    parts = [f"<h2>{html.escape(result.assignment)}: {_number(result.score)} / "
+             f"{_number(result.max_score)}</h2>",
+             f"<p>File: <code>{html.escape(result.label)}</code></p>"]
+    if notes:
+        parts.append("<ul>" + "".join(f"<li>{html.escape(note)}</li>" for note in notes) + "</ul>")
+    for test in result.tests:
+        status = test["status"]
+        parts.append(
+            f"<h3 class=\"{status}\">{html.escape(test['name'])}: {_number(test['points'])} / "
+            f"{_number(test['max_points'])} ({status.replace('_', ' ')})</h3>")
+        if status != "passed":
+            parts.append(f"<p>{html.escape(test['message'])}</p>")
+            if HINTS.get(status):
+                parts.append(f"<p><em>Hint:</em> {html.escape(HINTS[status])}</p>")
+            if test.get("visible_source"):
+                parts.append("<details><summary>Visible test</summary><pre>"
+                             f"{html.escape(test['visible_source'])}</pre></details>")
+    return "\n".join(parts)

@@ -1,0 +1,155 @@
+"""Rebuild the notebook that is graded from a student's notebook and the gradebook.
+
+Whatever happened to the file on its way back (Colab dropped the nbgrader metadata,
+the student edited, emptied, moved or deleted a test cell), the run is made of:
+
+- the student's own cells (answers and anything they added), in their order;
+- every given cell (locked code, tests) from the gradebook, never the student's copy;
+- each test cell placed right after the cell that precedes it in the release, so
+  a moved test still runs after its answer;
+- each test split into its visible and hidden parts, run one after the other.
+
+>>> steps, flags = restore(notebook_cells, assignment)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+
+from convtrain.grading.course import Assignment, CellSpec, split_hidden
+from convtrain.grading.discover import fingerprint, normalize
+
+ANSWER_SIMILARITY = 0.3  # an edited answer still shares its def line and docstring with the stub
+TEST_SIMILARITY = 0.6  # an edited test is mostly the test
+
+
+@dataclasses.dataclass(frozen=True)
+class Step:
+    """One piece of code run in the kernel.
+
+    kind: ``"student"`` (the student's text), ``"given"`` (a locked cell from the
+    gradebook) or ``"test"`` (one region of a test cell, ``hidden`` or not).
+    """
+
+    kind: str
+    source: str
+    cell: str | None = None
+    hidden: bool = False
+
+
+def restore(cells: list, assignment: Assignment) -> tuple[list[Step], set[str]]:
+    """The steps to run for a student's notebook cells, and flags saying what was repaired.
+
+    Flags: ``metadata_restored`` (nbgrader metadata missing or altered on a given cell),
+    ``test_edited`` (a test cell's text was changed; the gradebook's ran),
+    ``test_deleted`` (a test or locked cell was missing; the gradebook's ran).
+    """
+    partners = _partner(cells, assignment)
+    flags = _repairs(cells, partners, assignment)
+    specs = {spec.name: spec for spec in assignment.cells}
+    sequence: list[tuple[str | None, int | None]] = []  # (spec name, student cell index)
+    for index in range(len(cells)):
+        name = partners.get(index)
+        if name is None or not specs[name].is_test:
+            sequence.append((name, index))
+    placed = {name for name, _ in sequence if name}
+    for spec in assignment.cells:
+        if spec.cell_type == "code" and (spec.is_test or (spec.locked and not spec.solution)) \
+                and (spec.is_test or spec.name not in placed):
+            _insert_after_predecessor(sequence, spec, assignment)
+    return [step for name, index in sequence
+            for step in _steps_for(name and specs[name], cells[index] if index is not None else None)], flags
+
+
+def _partner(cells: list, assignment: Assignment) -> dict[int, str]:
+    """student cell index -> gradebook cell name, by grade_id, then exact text, then similarity."""
+    partners: dict[int, str] = {}
+    taken: set[str] = set()
+
+    def pair(index: int, spec: CellSpec) -> None:
+        partners[index] = spec.name
+        taken.add(spec.name)
+
+    specs = {spec.name: spec for spec in assignment.cells}
+    for index, cell in enumerate(cells):
+        grade_id = _nbgrader(cell).get("grade_id")
+        spec = specs.get(grade_id)
+        if spec and spec.name not in taken and spec.cell_type == cell.get("cell_type"):
+            pair(index, spec)
+    released = {}
+    for spec in assignment.cells:
+        if spec.name not in taken and normalize(spec.release_source):
+            released.setdefault(fingerprint(spec.release_source), spec)
+    for index, cell in enumerate(cells):
+        spec = released.get(fingerprint(cell.get("source", "")))
+        if index not in partners and spec and spec.name not in taken:
+            pair(index, spec)
+    for spec in assignment.cells:
+        if spec.name in taken or spec.cell_type != "code" or not (spec.is_test or spec.solution):
+            continue
+        index = _most_similar(cells, partners, spec)
+        if index is not None:
+            pair(index, spec)
+    return partners
+
+
+def _most_similar(cells: list, partners: dict[int, str], spec: CellSpec) -> int | None:
+    threshold = TEST_SIMILARITY if spec.is_test else ANSWER_SIMILARITY
+    target = normalize(spec.release_source)[:4000]
+    best, best_ratio = None, threshold
+    for index, cell in enumerate(cells):
+        if index in partners or cell.get("cell_type") != "code":
+            continue
+        ratio = difflib.SequenceMatcher(None, target, normalize(cell.get("source", ""))[:4000]).ratio()
+        if ratio >= best_ratio:
+            best, best_ratio = index, ratio
+    return best
+
+
+def _repairs(cells: list, partners: dict[int, str], assignment: Assignment) -> set[str]:
+    flags = set()
+    found = {name: index for index, name in partners.items()}
+    for spec in assignment.cells:
+        index = found.get(spec.name)
+        if index is None:
+            if spec.is_test or (spec.locked and spec.cell_type == "code" and not spec.solution):
+                flags.add("test_deleted")
+            continue
+        meta = _nbgrader(cells[index])
+        expected = spec.metadata()
+        if any(meta.get(key) != expected[key] for key in ("grade_id", "grade", "solution", "locked")) \
+                or (spec.grade and float(meta.get("points", -1)) != spec.points):
+            flags.add("metadata_restored")
+        if spec.is_test and normalize(cells[index].get("source", "")) not in (
+                normalize(spec.release_source), normalize(spec.source)):
+            flags.add("test_edited")
+    return flags
+
+
+def _insert_after_predecessor(sequence: list, spec: CellSpec, assignment: Assignment) -> None:
+    """Put ``spec`` after the nearest cell before it (in the release) that is in the run."""
+    order = [cell.name for cell in assignment.cells]
+    before = order[: order.index(spec.name)]
+    position = 0
+    for name in reversed(before):
+        spots = [i for i, (placed, _) in enumerate(sequence) if placed == name]
+        if spots:
+            position = spots[-1] + 1
+            break
+    sequence.insert(position, (spec.name, None))
+
+
+def _steps_for(spec: CellSpec | None, cell) -> list[Step]:
+    if spec is not None and spec.cell_type == "code" and spec.is_test:
+        return [Step("test", text, spec.name, hidden) for hidden, text in split_hidden(spec.source)]
+    if spec is not None and spec.cell_type == "code" and spec.locked and not spec.solution:
+        return [Step("given", spec.source, spec.name)]
+    if cell is None or cell.get("cell_type") != "code":
+        return []
+    return [Step("student", cell.get("source", ""), spec.name if spec else None)]
+
+
+def _nbgrader(cell) -> dict:
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return meta if isinstance(meta, dict) else {}
