@@ -1,0 +1,35 @@
+"""Print the wall time of each solution notebook, run alone in the fast profile.
+
+Each notebook runs in a fresh kernel, one at a time, kernel start included: what a
+student on a 2-core CPU or CI experiences. The issue budget is 60 s per lesson.
+
+    python benchmarks/time_notebooks.py [LESSON ...]
+"""
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from convtrain import build
+from convtrain.demo import execute
+
+BUDGET_SECONDS = 60
+
+
+def main(argv: list[str]) -> None:
+    os.environ["CONVTRAIN_PROFILE"] = "fast"
+    root = build.repo_root()
+    lessons = argv or build.lessons(root)
+    print(f"| lesson | wall time (s), fast profile, {os.cpu_count()} cores | within {BUDGET_SECONDS} s |")
+    print("|---|---:|---|")
+    with tempfile.TemporaryDirectory() as scratch:
+        for lesson in lessons:
+            seconds = execute(root / "solutions" / lesson / f"{lesson}.ipynb",
+                              Path(scratch) / f"{lesson}.ipynb")
+            print(f"| {lesson} | {seconds:.1f} | {'yes' if seconds <= BUDGET_SECONDS else 'NO'} |",
+                  flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
