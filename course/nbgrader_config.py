@@ -15,6 +15,8 @@ c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
 c.CourseDirectory.course_id = "convtrain"
 c.CourseDirectory.source_directory = "../solutions"
 c.CourseDirectory.release_directory = "../workshops"
+# release/collect through the formgrader use a folder inside the course (git-ignored).
+c.Exchange.root = os.path.join(c.CourseDirectory.root, "exchange")
 # Data files a lesson keeps next to its notebook are released with it; caches are not.
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "*.out.ipynb"]
 

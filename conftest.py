@@ -1,6 +1,8 @@
-"""Shared test set-up: the fast profile, offline, FiftyOne in a scratch database.
+"""Shared test set-up for `tests/` and the nbval run over `solutions/`.
 
-Notebook kernels started by nbval and nbgrader inherit this environment.
+The fast profile, offline, FiftyOne in a scratch database, one thread per kernel.
+It lives at the repository root so that it also applies when only notebooks are
+collected; notebook kernels started by nbval and nbgrader inherit this environment.
 """
 
 import os
@@ -9,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parent
 ARTIFACTS = ROOT / "artifacts"
 
 os.environ["CONVTRAIN_PROFILE"] = "fast"
@@ -44,5 +46,5 @@ def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
 
-# Notebooks under tests/ are fixtures (e.g. hand-made submissions), not lessons for nbval.
-collect_ignore_glob = ["**/*.ipynb", "**/grading_fixtures/**"]
+# Only lessons are notebooks for nbval: notebooks elsewhere are fixtures or outputs.
+collect_ignore_glob = ["tests/**/*.ipynb", "workshops/*", "artifacts/*", "course/*"]
