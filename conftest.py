@@ -25,17 +25,6 @@ os.environ.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
-def pytest_collection_modifyitems(config, items):
-    """Keep every cell of one notebook on one xdist worker (`--dist loadgroup`).
-
-    nbval runs a notebook's cells as separate test items sharing one kernel.
-    """
-    for item in items:
-        path = Path(str(item.fspath))
-        if path.suffix == ".ipynb":
-            item.add_marker(pytest.mark.xdist_group(name=path.stem))
-
-
 @pytest.fixture(scope="session")
 def root() -> Path:
     return ROOT
