@@ -28,7 +28,8 @@ def cell_source(extras: tuple[str, ...] = ()) -> str:
         "# Setup. In Colab or Kaggle this installs the course library (about 20 s; torch is\n"
         "# already there and is not reinstalled). On your own machine it does nothing:\n"
         "# run `make setup` once instead (see the README).\n"
-        "import os, sys\n"
+        "import os\n"
+        "import sys\n"
         'if "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ or "KAGGLE_KERNEL_RUN_TYPE" in os.environ:\n'
         f'    spec = os.environ.get("CONVTRAIN_PIP_SPEC", "{pip_spec(extras)}")\n'
         '    %pip install --quiet --progress-bar off "{spec}"'
