@@ -2,6 +2,9 @@
 
 Each notebook runs in a fresh kernel, one at a time, kernel start included: what a
 student on a 2-core CPU or CI experiences. The issue budget is 60 s per lesson.
+Kernels run with one torch thread (OMP_NUM_THREADS=1, as the test suite does; override
+by setting it): the lessons' models are tiny, and on this 2-core machine two threads
+were slower, and made nbclient's kernel shutdown hang after 02_dropout.
 
     python benchmarks/time_notebooks.py [LESSON ...]
 """
@@ -19,9 +22,11 @@ BUDGET_SECONDS = 60
 
 def main(argv: list[str]) -> None:
     os.environ["CONVTRAIN_PROFILE"] = "fast"
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     root = build.repo_root()
     lessons = argv or build.lessons(root)
-    print(f"| lesson | wall time (s), fast profile, {os.cpu_count()} cores | within {BUDGET_SECONDS} s |")
+    print(f"| lesson | wall time (s), fast profile, {os.cpu_count()} cores, "
+          f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']} | within {BUDGET_SECONDS} s |")
     print("|---|---:|---|")
     with tempfile.TemporaryDirectory() as scratch:
         for lesson in lessons:
