@@ -67,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     os.environ["CONVTRAIN_PROFILE"] = "fast"
+    # Several kernels share the cores; one torch thread each is faster for tiny models
+    # (and two threads made nbclient's kernel shutdown hang after 02_dropout here).
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     root = build.repo_root()
     out = root / "artifacts" / "demo"
     lessons = args.lessons or build.lessons(root)
