@@ -128,18 +128,23 @@ def main(argv: list[str] | None = None) -> int:
 def _plan(args, course: Course, assignments: dict[str, Assignment], folder: Path,
           scratch_root: Path) -> Plan:
     tmp_root = Path(tempfile.gettempdir()).resolve()
+    installation = sorted({str(Path(p).resolve()) for p in _installation_paths()})
+    if any(Path(p).is_relative_to(tmp_root) for p in installation):
+        # Python or convtrain lives under the tmp folder (e.g. a CI checkout in /tmp):
+        # covering that folder would hide them from the kernel, so leave it visible.
+        tmp_root = None
     private = [*course.private_paths(), args.submissions.resolve(), folder.resolve(),
                args.out.resolve()]
     isolation = execute.Isolation(
         namespaces=not args.no_namespaces and sys.platform.startswith("linux")
         and shutil.which("unshare") is not None,
         hide=tuple(sorted({str(path) for path in private})),
-        read_only=tuple(sorted({str(Path(p).resolve()) for p in _installation_paths()})),
-        tmp_root=str(tmp_root))
+        read_only=tuple(installation),
+        tmp_root=str(tmp_root) if tmp_root else None)
     threads = max(1, (os.cpu_count() or 1) // args.jobs) if args.jobs > 1 else None
     limits = execute.Limits(args.timeout_cell, args.timeout_notebook, args.memory_mb, threads)
     if isolation.namespaces:
-        with tempfile.TemporaryDirectory(prefix="cvg-probe-", dir=tmp_root) as probe:
+        with tempfile.TemporaryDirectory(prefix="cvg-probe-") as probe:
             works = sandbox.namespaces_work(execute.sandbox_config(Path(probe), limits, isolation))
         isolation = dataclasses.replace(isolation, namespaces=works)
     return Plan(course, assignments, limits, isolation, tuple(private), scratch_root.resolve(),

@@ -49,7 +49,7 @@ class Isolation:
     namespaces: bool
     hide: tuple[str, ...]
     read_only: tuple[str, ...]
-    tmp_root: str
+    tmp_root: str | None  # None: the tmp folder stays visible (the installation is in it)
 
 
 @dataclasses.dataclass
