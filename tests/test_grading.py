@@ -413,6 +413,31 @@ def test_missing_course_is_an_error_that_says_what_to_do(tmp_path, capsys):
     assert "--course" in capsys.readouterr().err
 
 
+@SIDE
+def test_damaged_gradebook_is_a_clear_error_and_nothing_is_graded(course_root, tmp_path, capsys):
+    import shutil
+
+    course = tmp_path / "course"
+    shutil.copytree(course_root / "course", course)
+    shutil.copytree(course_root / "solutions", tmp_path / "solutions")
+    shutil.copytree(course_root / "workshops", tmp_path / "workshops")
+    gradebook = course / "gradebook.db"
+    backup = course / "gradebook.db.20260101T000000Z.bak"
+    shutil.copy(gradebook, backup)
+    damaged = b"\0" * 4096 + gradebook.read_bytes()[4096:]  # what a student's overwrite did
+    gradebook.write_bytes(damaged)
+    (tmp_path / "subs" / "ann").mkdir(parents=True)
+    write(tmp_path / "subs" / "ann" / f"{LESSON}.ipynb", nbformat.writes(Notebooks(tmp_path).solved()))
+    capsys.readouterr()
+    assert main([str(tmp_path / "subs"), "--out", str(tmp_path / "out"), "--course", str(course)]) == 2
+    error = capsys.readouterr().err
+    assert "damaged" in error and "nothing was graded" in error
+    assert f"cp '{backup}' '{gradebook.resolve()}'" in error
+    assert "Traceback" not in error
+    assert gradebook.read_bytes() == damaged  # untouched: nothing graded into it
+    assert not (tmp_path / "out" / "grades.csv").exists()
+
+
 def test_bad_arguments_exit_non_zero(tmp_path):
     with pytest.raises(SystemExit) as stopped:
         main([str(tmp_path), "--out", str(tmp_path / "out"), "--jobs", "0"])

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from convtrain.grading import guard, report
+from convtrain.grading import guard, kernel_agent, report
 from convtrain.grading.course import Assignment, CellSpec, split_hidden
 from convtrain.grading.discover import clean_name, discover, identify, unpack
 from convtrain.grading.restore import restore
@@ -127,26 +127,43 @@ def test_unpack_says_what_is_wrong_with_a_non_zip(tmp_path):
         unpack(tmp_path / "grades.txt", tmp_path)
 
 
-def test_guard_reports_are_merged_and_nonces_read_back():
-    text = "\n".join([f"{guard.MARK} " + '{"tamper": ["builtins.abs"], "forbidden": 1, "network": 0}',
-                      "student output", f"{guard.MARK} pass abc123",
-                      f"{guard.MARK} " + '{"tamper": ["torch.allclose"], "forbidden": 2, "network": 0}'])
-    merged = guard.read_reports(text)
-    assert merged == {"tamper": {"builtins.abs", "torch.allclose"}, "forbidden": 2, "network": 0}
-    assert guard.passed_nonces(text) == {"abc123"}
+def test_sealed_region_hides_its_code_and_only_the_agent_can_open_it():
+    key = guard.new_key()
+    sealed = guard.seal(key, "test", "3:test_f", "check(f(5), 10)  # hidden")
+    assert "check" not in sealed.cell_source and "hidden" not in sealed.cell_source
+    token = sealed.cell_source.split('"')[1]
+    payload = kernel_agent.open_token(key, token)
+    assert payload == {"kind": "test", "region": "3:test_f", "nonce": sealed.nonce,
+                       "code": "check(f(5), 10)  # hidden"}
+    with pytest.raises(ValueError, match="not sealed"):
+        kernel_agent.open_token(guard.new_key(), token)
+
+
+def test_only_records_signed_for_the_sent_region_count():
+    key = guard.new_key()
+    sealed = guard.seal(key, "test", "3:test_f", "pass")
+    good = {"region": sealed.region, "nonce": sealed.nonce, "status": "pass", "tamper": []}
+    forged = guard.MARK + " " + kernel_agent.sign(guard.new_key(), good)
+    other = guard.MARK + " " + kernel_agent.sign(key, dict(good, nonce="0" * 16))
+    unsigned = guard.MARK + ' {"region": "3:test_f", "status": "pass"} 00'
+    text = "\n".join(["student output", forged, other, unsigned,
+                      guard.MARK + " " + kernel_agent.sign(key, good)])
+    assert guard.records(key, text, sealed) == [good]
     assert guard.without_marks(text) == "student output"
 
 
-def test_wrapped_test_prints_its_nonce_last():
-    body, nonce = guard.wrap_test("check(f(1), 2)")
-    assert body.rstrip().endswith(f"pass {nonce}', flush=True)")
-    assert guard.wrap_test("x")[1] != nonce
+def test_agent_reports_are_merged():
+    merged = guard.merged_reports([{"tamper": ["builtins.abs"], "forbidden": 1, "network": 0},
+                                   {"tamper": ["torch.allclose"], "forbidden": 2, "network": 0}])
+    assert merged == {"tamper": {"builtins.abs", "torch.allclose"}, "forbidden": 2, "network": 0}
 
 
 def test_private_paths_reach_the_kernel_only_as_digests(tmp_path):
-    source = guard.setup_source([tmp_path / "course"])
-    assert str(tmp_path) not in source
-    assert guard.private_digests([tmp_path / "course"])[0] in source
+    config = guard.write_agent_config(tmp_path, guard.new_key(), [tmp_path / "course"], [])
+    text = config.read_text()
+    assert str(tmp_path / "course") not in text
+    assert guard.private_digests([tmp_path / "course"])[0] in text
+    assert str(config) in guard.setup_source(config)
 
 
 def test_best_result_per_assignment_flags_duplicates():

@@ -65,8 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--memory-mb", type=_positive_int, default=4096, metavar="M",
                         help="heap memory limit of a kernel in MiB (default 4096; torch alone uses ~800)")
     parser.add_argument("--regrade", action="store_true", help="grade again notebooks graded before")
-    parser.add_argument("--no-namespaces", action="store_true",
-                        help="do not use Linux namespaces (network and file isolation) even if available")
+    parser.add_argument("--no-sandbox", "--no-namespaces", dest="no_sandbox", action="store_true",
+                        help="do not run kernels in the bubblewrap sandbox even if available (debugging)")
+    parser.add_argument("--require-isolation", action="store_true",
+                        help="refuse to grade unless kernels can run in the bubblewrap sandbox")
     parser.add_argument("--keep-scratch", action="store_true", help="keep each run's scratch folder (debugging)")
     return parser
 
@@ -95,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     log = report.Log(args.out / "grading.log")
     try:
         course = course_module.load_course(course_module.find_course(args.course))
+        course_module.check_gradebook(course)
         course_module.sync_gradebook(course, log)
         assignments = course_module.load_assignments(course)
     except CourseError as error:
@@ -112,8 +115,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"convtrain grade: {error}", file=sys.stderr)
             return 2
         plan = _plan(args, course, assignments, folder, scratch)
-        log(f"grading {folder} with {args.jobs} job(s); course {course.root}; "
-            f"isolation: {'namespaces + audit hook' if plan.isolation.namespaces else 'audit hook only'}")
+        log(f"isolation: {plan.isolation.describe()}")
+        if args.require_isolation and not plan.isolation.sandboxed:
+            print(f"convtrain grade: --require-isolation: no sandbox here ({plan.isolation.why_not}). "
+                  "Run `convtrain doctor` for how to get one.", file=sys.stderr)
+            return 2
+        log(f"grading {folder} with {args.jobs} job(s); course {course.root}")
         results = grade_all(discover_module.discover(folder), plan, args.out, args.jobs,
                             args.regrade, log)
     finally:
@@ -127,26 +134,17 @@ def main(argv: list[str] | None = None) -> int:
 
 def _plan(args, course: Course, assignments: dict[str, Assignment], folder: Path,
           scratch_root: Path) -> Plan:
-    tmp_root = Path(tempfile.gettempdir()).resolve()
-    installation = sorted({str(Path(p).resolve()) for p in _installation_paths()})
-    if any(Path(p).is_relative_to(tmp_root) for p in installation):
-        # Python or convtrain lives under the tmp folder (e.g. a CI checkout in /tmp):
-        # covering that folder would hide them from the kernel, so leave it visible.
-        tmp_root = None
+    installation = tuple(sorted({str(Path(p).absolute()) for p in _installation_paths()}))
     private = [*course.private_paths(), args.submissions.resolve(), folder.resolve(),
                args.out.resolve()]
-    isolation = execute.Isolation(
-        namespaces=not args.no_namespaces and sys.platform.startswith("linux")
-        and shutil.which("unshare") is not None,
-        hide=tuple(sorted({str(path) for path in private})),
-        read_only=tuple(installation),
-        tmp_root=str(tmp_root) if tmp_root else None)
     threads = max(1, (os.cpu_count() or 1) // args.jobs) if args.jobs > 1 else None
     limits = execute.Limits(args.timeout_cell, args.timeout_notebook, args.memory_mb, threads)
-    if isolation.namespaces:
-        with tempfile.TemporaryDirectory(prefix="cvg-probe-") as probe:
-            works = sandbox.namespaces_work(execute.sandbox_config(Path(probe), limits, isolation))
-        isolation = dataclasses.replace(isolation, namespaces=works)
+    isolation = execute.Isolation(sandboxed=False, hide=tuple(sorted({str(p) for p in private})),
+                                  read_only=installation, why_not="--no-sandbox was given")
+    if not args.no_sandbox:
+        with tempfile.TemporaryDirectory(prefix="cvg-probe-", dir=scratch_root) as probe:
+            why_not = sandbox.probe(execute.sandbox_config(Path(probe), limits, isolation))
+        isolation = dataclasses.replace(isolation, sandboxed=why_not is None, why_not=why_not)
     return Plan(course, assignments, limits, isolation, tuple(private), scratch_root.resolve(),
                 args.keep_scratch)
 
@@ -154,8 +152,10 @@ def _plan(args, course: Course, assignments: dict[str, Assignment], folder: Path
 def _installation_paths() -> list[str]:
     import convtrain
 
-    paths = [sys.prefix, sys.base_prefix, str(Path(convtrain.__file__).resolve().parent)]
-    return [path for path in paths + site.getsitepackages() if os.path.isdir(path)]
+    paths = [sys.prefix, sys.base_prefix, str(Path(convtrain.__file__).resolve().parent),
+             *site.getsitepackages()]
+    paths += [str(Path(p).resolve()) for p in paths]  # links (a venv folder that is a link) and targets
+    return [path for path in paths if os.path.isdir(path)]
 
 
 def cache_key(plan: Plan) -> str:
@@ -232,7 +232,7 @@ def _grade(submission: Submission, plan: Plan, log) -> Result:
     tests, run_flags = score.score(assignment, execution)
     details = score.tamper_details(execution)
     if details:
-        log(f"{submission.label}: guard restored {', '.join(details[:20])}")
+        log(f"{submission.label}: the agent saw {'; '.join(details[:20])}")
     return Result(
         student_id=submission.student_id, assignment=assignment.name,
         score=float(sum(test.points for test in tests)), max_score=assignment.max_score,

@@ -188,6 +188,46 @@ def lesson_ids(course: Course) -> list[str]:
                   if folder.is_dir() and any(folder.glob("*.ipynb")))
 
 
+def check_gradebook(course: Course) -> None:
+    """Raise :class:`CourseError` when the gradebook exists but cannot be read as a database.
+
+    The message names the newest backup and the command that restores it; nothing is
+    graded into a damaged gradebook.
+    """
+    import sqlite3
+
+    if not course.gradebook.exists():
+        return
+    problem = None
+    try:
+        connection = sqlite3.connect(f"file:{course.gradebook}?mode=ro", uri=True)
+        try:
+            verdict = connection.execute("PRAGMA quick_check").fetchone()
+            tables = {row[0] for row in connection.execute(
+                "SELECT name FROM sqlite_master WHERE type='table'")}
+        finally:
+            connection.close()
+        if not verdict or verdict[0] != "ok":
+            problem = f"SQLite reports: {verdict[0] if verdict else 'no answer'}"
+        elif "assignment" not in tables:
+            problem = "it holds no nbgrader tables"
+    except sqlite3.DatabaseError as error:
+        problem = str(error)
+    if problem is None:
+        return
+    backups = sorted(course.gradebook.parent.glob(f"{course.gradebook.name}.*.bak"))
+    if backups:
+        advice = (f"The newest backup is {backups[-1]}. Restore it with:\n"
+                  f"    cp '{backups[-1]}' '{course.gradebook}'\nthen run `convtrain grade` again "
+                  "(submissions graded since that backup are graded again).")
+    else:
+        advice = (f"No backup ({course.gradebook.name}.<time>.bak) was found next to it. Move the "
+                  "damaged file away and run `convtrain grade` again: the lessons are recorded "
+                  "anew from solutions/ (manual grades in the damaged file are lost).")
+    raise CourseError(f"The gradebook {course.gradebook} is damaged ({problem}); nothing was "
+                      f"graded.\n{advice}")
+
+
 def backup_gradebook(course: Course) -> Path | None:
     """Copy the gradebook to ``gradebook.db.<UTC time>.bak`` next to it; return the copy."""
     if not course.gradebook.exists():

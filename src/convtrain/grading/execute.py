@@ -1,10 +1,15 @@
 """Run the restored steps of one submission in a sandboxed kernel, with time limits.
 
 Each submission gets its own scratch folder (the lesson's data files are copied in)
-that is also the kernel's working directory, home and temporary folder. The kernel
-talks to us over Unix sockets in that folder, so it can live in a network namespace
+that is also the kernel's working directory, home, temporary folder and cache. The
+kernel talks to us over Unix sockets in that folder, so it can live in a sandbox
 with no network at all (see ``sandbox.py``). Its environment is built from scratch:
 no variable names the course, the gradebook or the output folder.
+
+Student cells run as they are; trusted steps (given cells, test regions) are sealed
+for the kernel agent and their verdicts read back from its signed records (see
+``guard.py`` and ``kernel_agent.py``). The kernel and every process it started are
+gone when :func:`run_submission` returns.
 
 Limits:
 - per cell: after ``cell_timeout`` the kernel is interrupted (the cell fails, the next
@@ -16,6 +21,7 @@ Limits:
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shutil
 import signal
@@ -43,13 +49,19 @@ class Limits:
 
 @dataclasses.dataclass(frozen=True)
 class Isolation:
-    """What the kernel is kept away from (see ``sandbox.py``); ``namespaces`` turns on the
-    Linux namespaces, the audit hook that guards ``hide`` is always installed."""
+    """How the kernel is kept apart: ``sandboxed`` runs it in bubblewrap (``read_only`` is
+    what it may read besides the system and its scratch folder); ``hide`` are the private
+    paths the audit hook refuses (in every mode); ``why_not`` says why there is no sandbox."""
 
-    namespaces: bool
+    sandboxed: bool
     hide: tuple[str, ...]
     read_only: tuple[str, ...]
-    tmp_root: str | None  # None: the tmp folder stays visible (the installation is in it)
+    why_not: str | None = None
+
+    def describe(self) -> str:
+        if self.sandboxed:
+            return "bubblewrap sandbox (allow-list files, no network, own PID namespace) + audit hook"
+        return f"audit hook only ({self.why_not or 'sandbox turned off'})"
 
 
 @dataclasses.dataclass
@@ -60,38 +72,46 @@ class StepRun:
     status: str = "not_run"
     stdout: str = ""
     errors: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (ename, evalue)
-    nonce: str | None = None
+    sealed: guard.Sealed | None = None
+    records: list[dict] = dataclasses.field(default_factory=list)  # the agent's, verified
+
+    @property
+    def verdict(self) -> dict | None:
+        """The one verified record of a trusted step, or None when there is not exactly one."""
+        return self.records[0] if len(self.records) == 1 else None
 
 
 @dataclasses.dataclass
 class Execution:
     runs: list[StepRun]
     events: set[str]
-    guard_text: str  # every stdout line the guard printed
+    reports: dict  # merged agent reports: tamper (set), forbidden, network (counts)
     seconds: float
 
 
 def run_submission(steps: list[Step], scratch: Path, limits: Limits, isolation: Isolation,
                    private_paths: list[Path], files_dir: Path | None = None) -> Execution:
-    """Execute ``steps`` (guard first) in a fresh sandboxed kernel working in ``scratch``."""
+    """Execute ``steps`` (agent first) in a fresh sandboxed kernel working in ``scratch``."""
     _prepare_scratch(scratch, files_dir)
+    key = guard.new_key()
+    config = guard.write_agent_config(scratch, key, private_paths, isolation.read_only)
     runs = [StepRun(step) for step in steps]
-    cells = [nbformat.v4.new_code_cell(guard.setup_source(private_paths))]
-    for run in runs:
-        if run.step.kind == "test":
-            source, run.nonce = guard.wrap_test(run.step.source)
-        elif run.step.kind == "given":
-            source = guard.wrap_given(run.step.source)
+    cells = [nbformat.v4.new_code_cell(guard.setup_source(config))]
+    for index, run in enumerate(runs):
+        if run.step.kind in ("test", "given"):
+            run.sealed = guard.seal(key, run.step.kind, f"{index}:{run.step.cell}", run.step.source)
+            cells.append(nbformat.v4.new_code_cell(run.sealed.cell_source))
         else:
-            source = run.step.source
-        cells.append(nbformat.v4.new_code_cell(source))
+            cells.append(nbformat.v4.new_code_cell(run.step.source))
     started = time.monotonic()
     events = _execute(cells, runs, scratch, limits, isolation)
-    guard_text = "\n".join(cell_stdout(cell) for cell in cells)
     for run, cell in zip(runs, cells[1:]):
         if run.status == "not_run" and cell.get("execution_count"):
             run.status = "ok"
-        run.stdout = guard.without_marks(cell_stdout(cell))
+        text = cell_stdout(cell)
+        if run.sealed is not None:
+            run.records = guard.records(key, text, run.sealed)
+        run.stdout = guard.without_marks(text)
         run.errors = [(out.get("ename", ""), out.get("evalue", "")) for out in cell.get("outputs", [])
                       if out.get("output_type") == "error"]
         if run.errors and run.status == "ok":
@@ -99,7 +119,8 @@ def run_submission(steps: list[Step], scratch: Path, limits: Limits, isolation: 
     setup_errors = [out for out in cells[0].get("outputs", []) if out.get("output_type") == "error"]
     if setup_errors or not cells[0].get("execution_count"):
         events.add("guard_failed")
-    return Execution(runs, events, guard_text, time.monotonic() - started)
+    reports = guard.merged_reports([record for run in runs for record in run.records])
+    return Execution(runs, events, reports, time.monotonic() - started)
 
 
 def cell_stdout(cell) -> str:
@@ -111,7 +132,7 @@ def _prepare_scratch(scratch: Path, files_dir: Path | None) -> None:
     if files_dir is not None:
         shutil.copytree(files_dir, scratch, dirs_exist_ok=True,
                         ignore=shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints"))
-    for name in ("tmp", ".ipython", ".config/matplotlib"):
+    for name in ("tmp", ".ipython", ".config/matplotlib", ".cache", ".local/share", "runtime"):
         (scratch / name).mkdir(parents=True, exist_ok=True)
 
 
@@ -127,7 +148,10 @@ def kernel_environment(scratch: Path, limits: Limits) -> dict[str, str]:
         "CONVTRAIN_PROFILE": os.environ.get("CONVTRAIN_PROFILE", "fast"),
         "FIFTYONE_DO_NOT_TRACK": "true", "FIFTYONE_DATABASE_VALIDATION": "false",
         "FIFTYONE_DATABASE_DIR": str(scratch / "fiftyone-db"),
-        "TQDM_DISABLE": "1",
+        "TQDM_DISABLE": "1", "PYTHONNOUSERSITE": "1", "JUPYTER_RUNTIME_DIR": str(scratch / "runtime"),
+        "XDG_CACHE_HOME": str(scratch / ".cache"), "XDG_CONFIG_HOME": str(scratch / ".config"),
+        "XDG_DATA_HOME": str(scratch / ".local/share"), "TORCH_HOME": str(scratch / ".cache/torch"),
+        "PYDEVD_DISABLE_FILE_VALIDATION": "1",
     }
     for name in ("PYTHONPATH", "CONVTRAIN_DEVICE", "CONVTRAIN_PIP_SPEC"):
         if name in os.environ:
@@ -141,8 +165,7 @@ def kernel_environment(scratch: Path, limits: Limits) -> dict[str, str]:
 def sandbox_config(scratch: Path, limits: Limits, isolation: Isolation) -> dict:
     """What ``sandbox.py`` sets up around a kernel working in ``scratch``."""
     return {"memory_mb": limits.memory_mb, "file_mb": 512, "scratch": str(scratch),
-            "isolate": isolation.namespaces, "hide": list(isolation.hide),
-            "read_only": list(isolation.read_only), "tmp_root": isolation.tmp_root}
+            "isolate": isolation.sandboxed, "read_only": list(isolation.read_only)}
 
 
 def _kernel_manager(scratch: Path, limits: Limits, isolation: Isolation):
@@ -175,13 +198,14 @@ def _execute(cells: list, runs: list[StepRun], scratch: Path, limits: Limits,
     # kernel within a second.
     client = NotebookClient(
         notebook, km=manager, timeout=None, allow_errors=True, startup_timeout=120,
-        record_timing=False, store_widget_state=False,
+        record_timing=False, store_widget_state=False, shutdown_kernel="immediate",
         extra_arguments=["--HistoryManager.enabled=False"], resources={"metadata": {"path": str(scratch)}})
-    watchdog = _Watchdog(manager)
+    watchdog = _Watchdog(manager, scratch / "kernel.json")
     deadline = time.monotonic() + limits.notebook_timeout
     kernel_log = (scratch / "kernel.log").open("wb")  # the kernel's own messages, not the cells'
     try:
-        with kernel_log, client.setup_kernel(env=kernel_environment(scratch, limits),
+        # cleanup_kc: nbclient shuts down only kernels it made itself; this one must go too.
+        with kernel_log, client.setup_kernel(env=kernel_environment(scratch, limits), cleanup_kc=True,
                                              stdout=kernel_log, stderr=kernel_log):
             for index, cell in enumerate(cells):
                 remaining = deadline - time.monotonic()
@@ -208,6 +232,9 @@ def _execute(cells: list, runs: list[StepRun], scratch: Path, limits: Limits,
         if runs:
             tail = (scratch / "kernel.log").read_text(errors="replace")[-500:]
             runs[0].errors = [("KernelStartFailed", f"{error}: {tail}")]
+    finally:
+        watchdog.stop()
+        watchdog.kill_everything()
     return events
 
 
@@ -218,10 +245,11 @@ def _mark(runs: list[StepRun], cell_index: int, status: str) -> None:
 
 class _Watchdog:
     """Interrupts the kernel (SIGINT, like Ctrl-C) when a cell runs past its limit, and kills
-    its process group when the cell ignores that or the notebook's deadline comes."""
+    it with everything it started when the cell ignores that or the notebook's deadline comes."""
 
-    def __init__(self, manager):
+    def __init__(self, manager, connection_file: Path):
         self.manager = manager
+        self.connection_file = str(connection_file)
         self.timers: list[threading.Timer] = []
         self.interrupted = self.killed = False
         self.kill_is_notebook_deadline = False
@@ -231,8 +259,8 @@ class _Watchdog:
         self.interrupted = self.killed = False
         self.kill_is_notebook_deadline = kill_after <= interrupt_after
         if not self.kill_is_notebook_deadline:
-            self.timers.append(threading.Timer(interrupt_after, self._signal, (signal.SIGINT,)))
-        self.timers.append(threading.Timer(kill_after, self._signal, (signal.SIGKILL,)))
+            self.timers.append(threading.Timer(interrupt_after, self._interrupt))
+        self.timers.append(threading.Timer(kill_after, self._kill))
         for timer in self.timers:
             timer.daemon = True
             timer.start()
@@ -247,16 +275,60 @@ class _Watchdog:
             return None
         return "notebook_timeout" if self.kill_is_notebook_deadline else "cell_timeout"
 
-    def _signal(self, number: int) -> None:
-        process = getattr(getattr(self.manager, "provisioner", None), "process", None)
-        if process is None:
-            return
-        try:
-            if number == signal.SIGINT:
-                self.interrupted = True
-                os.kill(process.pid, signal.SIGINT)
-            else:
-                self.killed = True
+    def _process(self):
+        return getattr(getattr(self.manager, "provisioner", None), "process", None)
+
+    def _interrupt(self) -> None:
+        self.interrupted = True
+        # Inside the sandbox the launched process is bwrap, which does not pass signals on:
+        # signal the kernel itself (found by its connection file, which only it names).
+        for pid in kernel_pids(self.connection_file) or [getattr(self._process(), "pid", None)]:
+            try:
+                if pid:
+                    os.kill(pid, signal.SIGINT)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+    def _kill(self) -> None:
+        self.killed = True
+        self.kill_everything()
+
+    def kill_everything(self) -> None:
+        """SIGKILL to the launched process group; the sandbox's PID namespace takes the rest."""
+        process = self._process()
+        pids = kernel_pids(self.connection_file)
+        if process is not None:
+            pids.append(process.pid)
+            try:
                 os.killpg(process.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+            except (ProcessLookupError, PermissionError):
+                pass
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        if process is not None:
+            try:
+                process.wait(timeout=10)
+            except Exception:  # noqa: BLE001 - already reaped by jupyter_client
+                pass
+
+
+def kernel_pids(connection_file: str) -> list[int]:
+    """The kernel's processes (as this machine numbers them): those whose command line names
+    ``connection_file``, other than bwrap and the launcher script around them."""
+    needle = connection_file.encode()
+    found = []
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                argv = handle.read().split(b"\0")
+        except OSError:
+            continue
+        if needle in argv and os.path.basename(argv[0]) != b"bwrap" \
+                and not any(arg.endswith(b"sandbox.py") for arg in argv[:3]):
+            found.append(int(entry))
+    return found

@@ -1,30 +1,46 @@
-"""Start a command (the student's kernel) with resource limits and, on Linux, in namespaces.
+"""Where a student's kernel runs: an allow-list sandbox built by bubblewrap.
 
-Run as a script, so it imports nothing of convtrain (and not torch):
+The policy, in one place:
 
-    python sandbox.py '{"memory_mb": 4096, ...}' -- python -m ipykernel_launcher -f conn.json
+- **visible, read-only**: the system's programs and libraries (``/usr`` and the
+  top-level links into it), a few harmless files of ``/etc`` (the loader cache,
+  fonts, time zone, users), the Python installation and the convtrain package;
+- **visible, writable**: the notebook's own scratch folder (its data files, home,
+  temporary folder, caches, the kernel's sockets), thrown away afterwards;
+- **nothing else**: no other path of the machine exists inside (not ``/root`` or
+  ``/home``, not ``/tmp``, not the course, the gradebook, other clones or other
+  students), no network (an empty network namespace), its own PID namespace
+  (every process it starts dies with the kernel; none can see or signal ours).
 
-What it does, then ``exec``s the command:
+`bubblewrap <https://github.com/containers/bubblewrap>`_ (``bwrap``, the sandbox of
+Flatpak; Debian and Ubuntu package ``bubblewrap``) builds it: an empty root with
+chosen binds, fresh namespaces and ``--die-with-parent``. Where it is missing or
+cannot make namespaces, grading falls back to the audit hook of ``kernel_agent``
+alone, says so, and ``--require-isolation`` refuses to run.
 
-1. resource limits: ``RLIMIT_DATA`` (heap and anonymous memory; a kernel with torch
-   loaded uses about 0.8 GiB of it), ``RLIMIT_FSIZE`` (largest file written),
-   no core dumps;
-2. with ``"isolate": true`` (Linux with user namespaces, see :func:`namespaces_work`):
-   ``unshare --user --map-root-user --net --mount`` gives the kernel no network but its
-   own loopback, hides the private folders and the temporary folder behind empty
-   tmpfs mounts (its own scratch folder is mounted back), and makes the Python
-   installation and the convtrain package read-only.
+Run as a script, so it imports nothing of convtrain (and not torch)::
+
+    python sandbox.py '{"memory_mb": 4096, "isolate": true, ...}' -- python -m ipykernel_launcher -f conn.json
+
+It sets the resource limits, then ``exec``s the command (inside ``bwrap`` when
+``isolate`` is true).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shlex
+import shutil
 import subprocess
 import sys
 
 MIB = 1024 * 1024
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+SYSTEM_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/fonts",
+                "/etc/localtime", "/etc/timezone", "/etc/passwd", "/etc/group",
+                "/etc/nsswitch.conf", "/etc/hosts", "/etc/mime.types", "/etc/matplotlibrc")
+INSTALL_HINT = ("install bubblewrap (Debian/Ubuntu: `apt-get install bubblewrap`; "
+                "Fedora: `dnf install bubblewrap`)")
 
 
 def set_limits(memory_mb: int, file_mb: int) -> None:
@@ -39,52 +55,78 @@ def set_limits(memory_mb: int, file_mb: int) -> None:
         resource.setrlimit(limit, (value, hard))
 
 
-def mount_script(config: dict) -> str:
-    """The shell commands run as root of the new namespaces before the kernel starts."""
-    q = shlex.quote
-    lines = ["set -e", "ip link set lo up 2>/dev/null || true"]
-    for path in config.get("hide", []):
-        if os.path.isdir(path):
-            lines.append(f"mount -t tmpfs -o size=64k,mode=0755 convtrain-hidden {q(path)}")
-        elif os.path.isfile(path):  # e.g. the submissions zip
-            lines.append(f"mount --bind /dev/null {q(path)}")
-    for path in config.get("read_only", []):
-        if os.path.isdir(path):
-            lines.append(f"mount --bind {q(path)} {q(path)}")
-            lines.append(f"mount -o remount,bind,ro {q(path)}")
-    scratch, tmp_root = config["scratch"], config.get("tmp_root")
-    if tmp_root and scratch.startswith(tmp_root.rstrip("/") + "/"):
-        # The working directory keeps the scratch folder reachable while a tmpfs covers the
-        # rest of the tmp folder; /proc/self/cwd (not canonicalized: -c) mounts it back.
-        lines += [f"cd {q(scratch)}", f"mount -t tmpfs convtrain-tmp {q(tmp_root)}",
-                  f"mkdir -p {q(scratch)}", f"mount -c --bind /proc/self/cwd {q(scratch)}"]
-    lines += [f"cd {q(scratch)}", 'exec "$@"']
-    return "\n".join(lines)
+def _installation_binds(paths: list[str]) -> list[str]:
+    """Read-only binds of ``paths`` at their real place, and the links that lead to them
+    (a venv that is a link to a cache folder, say), recreated inside."""
+    real = sorted({os.path.realpath(path) for path in paths if os.path.exists(path)})
+    outermost = [path for path in real
+                 if not any(path != other and path.startswith(other + os.sep) for other in real)]
+    args = []
+    for path in outermost:
+        args += ["--ro-bind", path, path]
+    links = {}
+    for path in paths:
+        prefix = ""
+        for part in os.path.abspath(path).strip(os.sep).split(os.sep):
+            prefix += os.sep + part
+            if os.path.islink(prefix):
+                links[prefix] = os.path.realpath(prefix)
+    for link, target in sorted(links.items()):
+        args += ["--symlink", target, link]
+    return args
 
 
-def namespaced(config: dict, command: list[str]) -> list[str]:
-    return ["unshare", "--user", "--map-root-user", "--net", "--mount",
-            "sh", "-c", mount_script(config), "convtrain-sandbox", *command]
+def bwrap_arguments(config: dict) -> list[str]:
+    """The ``bwrap`` command line (without the command) for ``config``."""
+    scratch = config["scratch"]
+    args = ["bwrap", "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-net",
+            "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try", "--hostname", "grading",
+            # ipykernel exits when its parent looks gone, and inside a PID namespace the
+            # parent is always 1: say so (--die-with-parent ends it with its real parent).
+            "--setenv", "JPY_PARENT_PID", "1"]
+    for path in SYSTEM_DIRS:
+        if os.path.islink(path):
+            args += ["--symlink", os.readlink(path), path]
+        elif os.path.isdir(path):
+            args += ["--ro-bind", path, path]
+    for path in SYSTEM_FILES:
+        if os.path.exists(path):
+            args += ["--ro-bind", path, path]
+    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/dev/shm", "--tmpfs", "/tmp"]
+    args += _installation_binds(list(config.get("read_only", [])))
+    args += ["--bind", scratch, scratch, "--chdir", scratch]
+    return args
 
 
-def namespaces_work(config: dict) -> bool:
-    """Whether the namespaces and mounts of ``config`` can be set up on this machine
-    (unprivileged user namespaces enabled, mounts allowed); tried with ``true``."""
+def command_for(config: dict, command: list[str]) -> list[str]:
+    return [*bwrap_arguments(config), "--", *command] if config.get("isolate") else command
+
+
+def probe(config: dict) -> str | None:
+    """None when the sandbox of ``config`` can be built here, else why not (one sentence)."""
+    if not sys.platform.startswith("linux"):
+        return f"bubblewrap needs Linux (this is {sys.platform})"
+    if shutil.which("bwrap") is None:
+        return f"bwrap was not found on PATH: {INSTALL_HINT}"
     try:
-        result = subprocess.run(namespaced(config, ["true"]), capture_output=True, timeout=20)
-    except (OSError, subprocess.SubprocessError):
-        return False
-    return result.returncode == 0
+        result = subprocess.run([*bwrap_arguments(config), "--", sys.executable, "-c", "print(42)"],
+                                capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError) as error:
+        return f"bwrap could not start: {error}"
+    if result.returncode != 0 or result.stdout.strip() != "42":
+        reason = (result.stderr.strip().splitlines() or ["no message"])[-1]
+        return (f"bwrap could not build the sandbox ({reason}); run as root, or enable "
+                "unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1), or in "
+                "a container grant CAP_SYS_ADMIN")
+    return None
 
 
 def main(argv: list[str]) -> None:
     if len(argv) < 3 or argv[1] != "--":
         sys.exit("usage: sandbox.py CONFIG_JSON -- COMMAND ...")
     config = json.loads(argv[0])
-    command = argv[2:]
     set_limits(int(config.get("memory_mb", 4096)), int(config.get("file_mb", 512)))
-    if config.get("isolate"):
-        command = namespaced(config, command)
+    command = command_for(config, argv[2:])
     os.execvp(command[0], command)
 
 

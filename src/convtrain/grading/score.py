@@ -1,8 +1,8 @@
 """Turn an executed submission into points, flags and feedback messages.
 
-A test cell earns its points when every region of it (visible, then hidden) ran to
-its end: no error output and the region's nonce printed (see ``guard``). Output on
-stderr never costs points. Messages for feedback come only from visible regions and
+A test cell earns its points when every region of it (visible, then hidden) passed:
+its cell ran to its end and the kernel agent signed exactly one record for it that
+says ``pass`` (see ``guard``). Output on stderr never costs points. Messages for feedback come only from visible regions and
 have any text of the hidden tests blanked out; a hidden failure is reported as such,
 with the exception's type only.
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 
-from convtrain.grading import guard
 from convtrain.grading.course import Assignment, split_hidden
 from convtrain.grading.execute import Execution
 
@@ -42,9 +41,9 @@ def _score_test(spec, execution: Execution) -> TestResult:
     result = TestResult(spec.name, 0.0, spec.points, "not_run", visible_source=visible)
     if not regions:
         return result
-    printed = guard.passed_nonces(execution.guard_text)
     for run in regions:
-        if run.status != "ok" or run.errors or run.nonce not in printed:
+        verdict = run.verdict
+        if run.status != "ok" or run.errors or verdict is None or verdict.get("status") != "pass":
             result.status, result.message = _failure(run, _hidden_lines(spec.source))
             return result
     result.status, result.points = "passed", spec.points
@@ -56,9 +55,18 @@ def _failure(run, hidden_lines: list[str]) -> tuple[str, str]:
     if run.status == "not_run":
         return "not_run", "This test did not run (the notebook stopped before it)."
     if run.step.hidden:
-        kinds = ", ".join(sorted({ename for ename, _ in run.errors})) or run.status
+        kinds = ", ".join(sorted({ename for ename, _ in _errors(run)})) or run.status
         return "hidden_failed", f"A hidden test failed ({kinds})."
     return "failed", _message(run, hidden_lines)
+
+
+def _errors(run) -> list[tuple[str, str]]:
+    """The region's error: the agent's signed one first, else what the cell showed."""
+    verdict = run.verdict
+    if verdict is not None and verdict.get("error"):
+        ename, evalue = (list(verdict["error"]) + ["", ""])[:2]
+        return [(str(ename), str(evalue))]
+    return run.errors
 
 
 def _message(run, hidden_lines: list[str]) -> str:
@@ -66,9 +74,13 @@ def _message(run, hidden_lines: list[str]) -> str:
         return "The test ran out of time and was interrupted."
     if run.status == "killed":
         return "The kernel stopped during this test (time or memory limit, or the code exited)."
-    if not run.errors:
+    errors = _errors(run)
+    if not errors:
+        if not run.records:
+            return ("The test did not report back: code in the notebook stopped it from running "
+                    "or from printing its result.")
         return "The test did not finish."
-    ename, evalue = run.errors[0]
+    ename, evalue = errors[0]
     text = f"{ename}: {evalue}" if evalue else ename
     for line in hidden_lines:  # never echo the hidden tests back, even if student code tried
         text = text.replace(line, "[hidden]")
@@ -83,7 +95,9 @@ def _hidden_lines(source: str) -> list[str]:
 
 def _run_flags(execution: Execution) -> set[str]:
     flags = set(execution.events)
-    reports = guard.read_reports(execution.guard_text)
+    reports = execution.reports
+    if _silenced(execution):
+        reports["tamper"].add("a test region did not report back")
     if reports["tamper"]:
         flags.add("tamper")
     if reports["forbidden"]:
@@ -100,6 +114,16 @@ def _out_of_memory(ename: str, evalue: str) -> bool:
     return ename == "MemoryError" or (ename == "RuntimeError" and "can't allocate memory" in evalue)
 
 
+def _silenced(execution: Execution) -> bool:
+    """A trusted step whose cell ran to its end yet has no single valid record: only code in
+    the kernel can do that (a timeout or a dead kernel leaves the cell unfinished)."""
+    return any(run.sealed is not None and run.status in ("ok", "error") and run.verdict is None
+               for run in execution.runs)
+
+
 def tamper_details(execution: Execution) -> list[str]:
-    """What the guard found replaced (for the log, not for the student)."""
-    return sorted(guard.read_reports(execution.guard_text)["tamper"])
+    """What the agent found changed (for the log and the instructor, not for the student)."""
+    details = set(execution.reports["tamper"])
+    if _silenced(execution):
+        details.add("a test region did not report back")
+    return sorted(details)
