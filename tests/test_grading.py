@@ -149,6 +149,37 @@ while True:
 '''
 
 
+FORKER_MARK = "convtrain-test-forker-7f3e"
+FORKER = f'''import os, subprocess
+subprocess.Popen(["sh", "-c", "sleep 1000 # {FORKER_MARK}"])
+if os.fork() == 0:  # a daemon: double fork, new session, ignores SIGTERM
+    os.setsid()
+    if os.fork() == 0:
+        os.execvp("sh", ["sh", "-c", "trap '' TERM HUP; sleep 1000 # {FORKER_MARK}"])
+    os._exit(0)
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+batches = list(DataLoader(TensorDataset(torch.arange(8.0)), batch_size=2, num_workers=2))
+'''
+
+
+def leftover_processes() -> list[str]:
+    """Processes a graded notebook left behind: the forker's, or kernels whose scratch is gone."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        text = " ".join(argv)
+        kernel_files = [arg for arg in argv if arg.endswith("kernel.json") and "cvg-" in arg]
+        if FORKER_MARK in text or any(not Path(f).exists() for f in kernel_files):
+            found.append(f"{entry.name}: {text[:120]}")
+    return found
+
+
 def snooper(course: Path, submissions: Path) -> str:
     return f'''import os, convtrain.checks
 SEEN = []
@@ -207,6 +238,8 @@ def build_cohort(root: Path, course: Path, submissions: Path) -> dict[str, str]:
         nbs.answer(nbs.solved(), "count", "import os\nos._exit(1)\n")))
     write(s / "hog" / f"{LESSON}.ipynb", nbformat.writes(nbs.answer(
         nbs.solved(), "count", "def count_positive(values):\n    return len(bytearray(8 * 1024**3))\n")))
+    write(s / "forker" / f"{LESSON}.ipynb",
+          nbformat.writes(nbs.insert_after(nbs.solved(), "mean", FORKER)))
     network = "import urllib.request\ntry:\n    urllib.request.urlopen('http://example.com', timeout=5)\nexcept Exception:\n    pass\n"
     write(s / "network" / f"{LESSON}.ipynb",
           nbformat.writes(nbs.insert_after(nbs.solved(), "double", network)))
@@ -237,6 +270,7 @@ EXPECTED = {  # student -> (assignment, score, max_score, flags)
     "exiter": (LESSON, 2, FULL, "kernel_died"),
     "hog": (LESSON, 3, FULL, "memory_limit"),
     "network": (LESSON, FULL, FULL, "network_attempt"),
+    "forker": (LESSON, FULL, FULL, ""),  # subprocesses, a daemon and DataLoader workers: honest
     "garbage": (LESSON, 0, FULL, "unreadable"),
     "stranger": ("unknown", 0, 0, "unmatched"),
     "dup": (LESSON, FULL, FULL, "duplicate;renamed"),
@@ -289,6 +323,15 @@ def test_each_student_gets_the_exact_score_and_flags(graded, student):
     grades = read_grades(graded["out"])
     assignment, score, max_score, flags = EXPECTED[student]
     assert grades[student] == (assignment, score, max_score, flags), grades[student]
+
+
+def test_no_process_outlives_its_notebook(graded):
+    """Kernels, their subprocesses, daemons and DataLoader workers end with their notebook
+    (the forker's daemon ignores SIGTERM and left its session; timed-out and crashed kernels too)."""
+    deadline = time.monotonic() + 10
+    while leftover_processes() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert leftover_processes() == []
 
 
 def test_one_row_per_student_and_assignment(graded):
@@ -436,6 +479,15 @@ def test_damaged_gradebook_is_a_clear_error_and_nothing_is_graded(course_root, t
     assert "Traceback" not in error
     assert gradebook.read_bytes() == damaged  # untouched: nothing graded into it
     assert not (tmp_path / "out" / "grades.csv").exists()
+
+
+@SIDE
+def test_require_isolation_refuses_to_grade_without_the_sandbox(course_root, tmp_path, capsys):
+    (tmp_path / "subs" / "ann").mkdir(parents=True)
+    assert main([str(tmp_path / "subs"), "--out", str(tmp_path / "out"), "--course",
+                 str(course_root / "course"), "--no-sandbox", "--require-isolation"]) == 2
+    assert "--require-isolation" in capsys.readouterr().err
+    assert "isolation: audit hook only" in (tmp_path / "out" / "grading.log").read_text()
 
 
 def test_bad_arguments_exit_non_zero(tmp_path):

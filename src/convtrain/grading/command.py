@@ -230,6 +230,8 @@ def _grade(submission: Submission, plan: Plan, log) -> Result:
         if not plan.keep_scratch:
             shutil.rmtree(scratch, ignore_errors=True)
     tests, run_flags = score.score(assignment, execution)
+    if "kernel_start_failed" in run_flags and execution.runs and execution.runs[0].errors:
+        log(f"{submission.label}: the kernel did not start: {execution.runs[0].errors[0][1]}")
     details = score.tamper_details(execution)
     if details:
         log(f"{submission.label}: the agent saw {'; '.join(details[:20])}")

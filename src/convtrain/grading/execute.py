@@ -169,7 +169,6 @@ def sandbox_config(scratch: Path, limits: Limits, isolation: Isolation) -> dict:
 
 
 def _kernel_manager(scratch: Path, limits: Limits, isolation: Isolation):
-    import json
 
     from jupyter_client.manager import AsyncKernelManager
 
@@ -178,6 +177,9 @@ def _kernel_manager(scratch: Path, limits: Limits, isolation: Isolation):
     class SandboxedKernelManager(AsyncKernelManager):
         def format_kernel_cmd(self, extra_arguments=None):
             command = super().format_kernel_cmd(extra_arguments)
+            # The grader's own interpreter: the one whose installation the sandbox shows
+            # (the kernel spec may name it through a link the sandbox does not have).
+            command = [sys.executable, *command[1:]]
             return [sys.executable, SANDBOX_SCRIPT, json.dumps(config), "--", *command]
 
     manager = SandboxedKernelManager(kernel_name="python3", transport="ipc",

@@ -104,7 +104,7 @@ class _Agent:
         state = {"tamper": set(), "forbidden": 0, "network": 0, "in_test": False, "busy": False,
                  "bindings": {}}
         # References captured before any student code exists.
-        exec_, compile_, type_, str_, len_ = builtins.exec, builtins.compile, type, str, len
+        exec_, compile_, type_, len_ = builtins.exec, builtins.compile, type, len
         base_str = BaseException.__str__
         type_name = type.__dict__["__name__"].__get__
         isinstance_ = isinstance
@@ -150,7 +150,13 @@ class _Agent:
                     value = value.__func__
                 else:
                     break
-            if isinstance_(value, (types.ModuleType, types.BuiltinFunctionType,
+            if isinstance_(value, types.ModuleType):  # installed, not made in a cell
+                if vars(value).get("__name__") in sys.builtin_module_names:
+                    return True
+                path = vars(value).get("__file__") or ""
+                path = realpath(path) if type_(path) is str and path else ""
+                return bool(path) and any(path.startswith(root + os.sep) for root in installation)
+            if isinstance_(value, (types.BuiltinFunctionType,
                                    types.WrapperDescriptorType, types.MethodDescriptorType,
                                    types.MethodWrapperType, types.ClassMethodDescriptorType)):
                 return True
@@ -200,10 +206,12 @@ class _Agent:
                 setprofile(None)
             namespace = shell.user_ns
             for alias, module_name in ALIASES.items():
-                module = modules.get(module_name)
-                if module is not None and alias in namespace and namespace[alias] is not module:
-                    if not isinstance_(namespace[alias], types.ModuleType):
-                        changed.append("the name " + alias)
+                module, current = modules.get(module_name), namespace.get(alias)
+                # A lesson may use a name for a library object of its own (FiftyOne's
+                # ViewField as F): only an object notebook code made is an impostor.
+                if module is not None and current is not None and current is not module \
+                        and alias not in state["bindings"] and not from_library(current):
+                    changed.append("the name " + alias)
                     namespace[alias] = module
             for name, value in check_names.items():
                 if name in namespace and namespace[name] is not value:
