@@ -30,7 +30,8 @@ def test_report_on_this_machine_has_every_part_and_no_required_failure(monkeypat
     monkeypatch.setenv("CONVTRAIN_PROFILE", "fast")
     checks = by_name(doctor.report())
     assert list(checks) == ["Python", "convtrain", "torch", "torchvision", "device", "profile",
-                            "environment", "nbgrader", "FiftyOne", "ipywidgets", "Kaggle data"]
+                            "environment", "nbgrader", "FiftyOne", "ipywidgets", "Kaggle data",
+                            "grading sandbox"]
     assert all(check.ok for check in checks.values() if check.required), checks
     assert checks["torch"].detail.startswith(torch.__version__)
     assert checks["profile"].detail.startswith("fast")
@@ -151,3 +152,15 @@ def test_docstring_examples_run():
 
     result = doctest.testmod(doctor, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_grading_sandbox_is_found_here_or_its_install_command_is_named(monkeypatch):
+    from convtrain.grading import sandbox
+
+    real_which = doctor.shutil.which
+    if real_which("bwrap"):
+        assert doctor.check_grading_sandbox().ok
+    monkeypatch.setattr(sandbox.shutil, "which", lambda name: None if name == "bwrap" else real_which(name))
+    check = doctor.check_grading_sandbox()
+    assert (check.ok, check.required) == (False, False)
+    assert "apt-get install bubblewrap" in check.fix

@@ -254,6 +254,24 @@ def check_kaggle() -> Check:
                  required=False)
 
 
+def check_grading_sandbox() -> Check:
+    """Whether ``convtrain grade`` can run kernels in its bubblewrap sandbox (instructors only)."""
+    import site
+    import tempfile
+
+    from convtrain.grading import sandbox
+
+    installation = [sys.prefix, sys.base_prefix, str(Path(convtrain.__file__).resolve().parent),
+                    *site.getsitepackages()]
+    with tempfile.TemporaryDirectory(prefix="convtrain-doctor-") as scratch:
+        why_not = sandbox.probe({"scratch": scratch, "isolate": True, "read_only": installation})
+    if why_not is None:
+        return Check("grading sandbox", True, f"bubblewrap works ({shutil.which('bwrap')})")
+    return Check("grading sandbox", False, f"not available: {why_not}",
+                 f"{sandbox.INSTALL_HINT}; without it `convtrain grade` isolates with an audit hook "
+                 "only (instructors only)", required=False)
+
+
 def report(*, start_fiftyone_database: bool = False) -> list[Check]:
     """Run every check, in the order they are printed.
 
@@ -265,6 +283,7 @@ def report(*, start_fiftyone_database: bool = False) -> list[Check]:
         check_python(), check_convtrain(), check_torch(), check_torchvision(), check_device(),
         check_profile(), check_environment(), check_nbgrader(),
         check_fiftyone(start_fiftyone_database), check_ipywidgets(), check_kaggle(),
+        check_grading_sandbox(),
     ]
 
 
