@@ -465,7 +465,7 @@ def test_damaged_gradebook_is_a_clear_error_and_nothing_is_graded(course_root, t
     shutil.copytree(course_root / "solutions", tmp_path / "solutions")
     shutil.copytree(course_root / "workshops", tmp_path / "workshops")
     gradebook = course / "gradebook.db"
-    backup = course / "gradebook.db.20260101T000000Z.bak"
+    backup = course / "gradebook.db.29991231T235959Z.bak"
     shutil.copy(gradebook, backup)
     damaged = b"\0" * 4096 + gradebook.read_bytes()[4096:]  # what a student's overwrite did
     gradebook.write_bytes(damaged)

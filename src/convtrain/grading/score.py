@@ -104,7 +104,7 @@ def _run_flags(execution: Execution) -> set[str]:
         flags.add("forbidden_access")
     if reports["network"]:
         flags.add("network_attempt")
-    if any(_out_of_memory(ename, evalue) for run in execution.runs for ename, evalue in run.errors):
+    if any(_out_of_memory(ename, evalue) for run in execution.runs for ename, evalue in _errors(run)):
         flags.add("memory_limit")
     return flags
 
