@@ -93,12 +93,12 @@ def plain_execution(submissions: Path, scratch: Path) -> float:
 
 
 def _run_plain(path: Path, scratch: Path, workdir: Path) -> None:
-    from nbclient import NotebookClient
+    from convtrain.headless import notebook_client  # no Output-widget stall (see there)
 
     notebook = nbformat.read(path, as_version=4)
     shutil.copytree(scratch / "workshops" / path.stem, workdir, dirs_exist_ok=True)  # data files
-    NotebookClient(notebook, timeout=600, kernel_name="python3", allow_errors=True,
-                   resources={"metadata": {"path": str(workdir)}}).execute()
+    notebook_client(notebook, timeout=600, kernel_name="python3", allow_errors=True,
+                    resources={"metadata": {"path": str(workdir)}}).execute()
 
 
 def grade(submissions: Path, course: Path, out: Path, jobs: int) -> float:

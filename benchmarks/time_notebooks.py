@@ -4,7 +4,9 @@ Each notebook runs in a fresh kernel, one at a time, kernel start included: what
 student on a 2-core CPU or CI experiences. The issue budget is 60 s per lesson.
 Kernels run with one torch thread (OMP_NUM_THREADS=1, as the test suite does; override
 by setting it): the lessons' models are tiny, and on this 2-core machine two threads
-were slower, and made nbclient's kernel shutdown hang after 02_dropout.
+were slower. Notebooks run through `convtrain.demo.execute`, whose client is no
+Output-widget frontend (`convtrain.headless`): nbclient's frontend mimic stalled the
+interact cell of 02_dropout for up to the cell timeout.
 
     python benchmarks/time_notebooks.py [LESSON ...]
 """

@@ -16,6 +16,7 @@ from convtrain.checks import (
     check_shape,
     check_true,
     check_type,
+    plain_tensor,
 )
 
 # ----------------------------------------------------------------- objects that lie
@@ -369,6 +370,212 @@ def test_check_module_matches_handles_multiple_arguments_and_tuple_outputs():
 def test_check_module_matches_rejects_unknown_modes():
     with pytest.raises(ValueError, match="train"):
         check_module_matches(nn.Identity(), nn.Identity(), torch.zeros(1), modes=("training",))
+
+
+# ----------------------------------------------------------------- no lie is ever consulted
+# Each lie kind is a class whose methods record that they were called. A check must fail on
+# such an object (it holds no honest value) without calling any of them.
+
+CONSULTED: list[str] = []
+
+
+def _lie(name, answer):
+    def method(self, *args, **kwargs):
+        CONSULTED.append(name)
+        return answer(self, *args) if callable(answer) else answer
+    return method
+
+
+def _claims(kind):
+    return property(lambda self: (CONSULTED.append("__class__"), kind)[1])
+
+
+LIE_KINDS = {
+    "__eq__": {"__eq__": _lie("__eq__", True), "__ne__": _lie("__ne__", False),
+               "__hash__": _lie("__hash__", 0)},
+    "__bool__": {"__bool__": _lie("__bool__", True)},
+    "__len__": {"__len__": _lie("__len__", 2)},
+    "__iter__": {"__iter__": _lie("__iter__", lambda self: iter([1.0, 1.0])),
+                 "__getitem__": _lie("__getitem__", 1.0)},
+    "__index__": {"__index__": _lie("__index__", 1), "__int__": _lie("__int__", 1)},
+    "__float__": {"__float__": _lie("__float__", 1.0)},
+    "__repr__": {"__repr__": _lie("__repr__", "tensor([1., 1.])"), "__str__": _lie("__str__", "relu"),
+                 "__format__": _lie("__format__", "1")},
+    "__getattr__": {"__getattr__": _lie("__getattr__", lambda self, name: self)},
+    "__class__ claims torch.Tensor": {"__class__": _claims(torch.Tensor)},
+    "__class__ claims tuple": {"__class__": _claims(tuple), "__len__": _lie("__len__", 2),
+                               "__iter__": _lie("__iter__", lambda self: iter([1, 1]))},
+    "__class__ claims int": {"__class__": _claims(int), "__int__": _lie("__int__", 1)},
+    "__class__ claims nn.Module": {"__class__": _claims(nn.Module)},
+    "__class__ claims np.ndarray": {"__class__": _claims(np.ndarray),
+                                    "__array__": _lie("__array__", lambda self, *a: np.ones(2))},
+    "__torch_function__": {"__torch_function__": classmethod(
+        lambda cls, func, types, args=(), kwargs=None: (CONSULTED.append("__torch_function__"), True)[1])},
+    "__array_ufunc__": {"__array_ufunc__": _lie("__array_ufunc__", True),
+                        "__array_function__": _lie("__array_function__", True)},
+}
+
+
+def _every_check(value):
+    """Each check (and a module whose output is ``value``) applied to ``value``."""
+    yield "check_close", lambda: check_close(value, 1.0)
+    yield "check_close (tensor)", lambda: check_close(value, torch.ones(2))
+    for expected in (1, True, "relu", (1, 1), [1.0, 1.0], {"a": 1}, None):
+        yield f"check_equal {expected!r}", lambda expected=expected: check_equal(value, expected)
+    yield "check_true", lambda: check_true(value, "should hold")
+    yield "check_shape", lambda: check_shape(value, (2,))
+    for kind in (int, float, str, torch.Tensor, tuple, nn.Module, np.ndarray):
+        yield f"check_type {kind.__name__}", lambda kind=kind: check_type(value, kind)
+    yield "plain_tensor", lambda: plain_tensor(value)
+    yield "check_module_matches", lambda: check_module_matches(nn.Identity(), lambda x: value, torch.ones(2))
+    yield "check_module_matches (tuple)", lambda: check_module_matches(
+        lambda x: (x, x), lambda x: value, torch.ones(2))
+
+
+@pytest.mark.parametrize("kind", list(LIE_KINDS))
+def test_no_check_believes_or_even_asks_a_lying_object(kind):
+    liar = type("Liar", (), dict(LIE_KINDS[kind]))()
+    for what, check in _every_check(liar):
+        CONSULTED.clear()
+        with pytest.raises(AssertionError) as caught:
+            check()
+        assert CONSULTED == [], f"{what} called {CONSULTED} of a liar ({kind})"
+        assert "✗" in str(caught.value), what
+    CONSULTED.clear()
+    with pytest.raises(TypeError):
+        as_float64(liar)
+    assert CONSULTED == []
+
+
+@pytest.mark.parametrize("base, stored, expected", [
+    (int, 3, 4), (float, 0.5, 0.25), (str, "sigmoid", "relu"), (tuple, (1, 2), (2, 1)), (list, [1, 2], [2, 1]),
+])
+def test_subclasses_of_plain_types_are_read_through_their_base_type(base, stored, expected):
+    lies = {name: method for kind in ("__eq__", "__bool__", "__len__", "__iter__", "__index__", "__float__",
+                                      "__repr__", "__getattr__") for name, method in LIE_KINDS[kind].items()}
+    if base in (int, float, str, tuple):
+        lies["__hash__"] = base.__hash__
+    liar = type("Liar" + base.__name__, (base,), lies)(stored)
+    CONSULTED.clear()
+    with pytest.raises(AssertionError, match="wrong value|values differ|wrong type"):
+        if base is float:
+            check_close(liar, expected)
+        else:
+            check_equal(liar, expected)
+    check_equal(liar, stored) if base is not float else check_close(liar, stored)  # the stored value counts
+    assert CONSULTED == []
+
+
+class SpyTensor(torch.Tensor):
+    """A tensor subclass whose __torch_function__ records every call and answers True."""
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        CONSULTED.append("__torch_function__")
+        return True
+
+
+def test_tensor_subclasses_are_read_without_their_torch_function():
+    liar = torch.Tensor._make_subclass(SpyTensor, torch.zeros(2))
+    CONSULTED.clear()
+    assert "2 of 2 values differ" in message_of(check_close, liar, torch.ones(2))
+    check_shape(liar, (2,))
+    assert "wrong type" in message_of(check_type, liar, torch.Tensor)
+    plain = plain_tensor(liar)
+    assert type(plain) is torch.Tensor and plain.dtype == torch.float32 and plain.tolist() == [0.0, 0.0]
+    assert CONSULTED == []
+
+
+class DispatchTensor(torch.Tensor):
+    """A wrapper tensor whose every operation runs its own Python code (__torch_dispatch__)."""
+
+    @staticmethod
+    def __new__(cls, values):
+        return torch.Tensor._make_wrapper_subclass(cls, values.shape, dtype=values.dtype)
+
+    @classmethod
+    def __torch_dispatch__(cls, func, types, args=(), kwargs=None):
+        CONSULTED.append(str(func))
+        return torch.ones(2, dtype=torch.bool)
+
+    __torch_function__ = torch._C._disabled_torch_function_impl
+
+
+def test_torch_dispatch_tensors_are_refused_without_running_their_code():
+    liar = DispatchTensor(torch.zeros(2))
+    CONSULTED.clear()
+    assert "__torch_dispatch__" in message_of(check_close, liar, torch.ones(2))
+    assert "__torch_dispatch__" in message_of(plain_tensor, liar)
+    for check in (lambda: check_shape(liar, (2,)), lambda: check_true(liar, "x"),
+                  lambda: check_equal(liar, 1)):
+        with pytest.raises(AssertionError):
+            check()
+    assert CONSULTED == []
+
+
+def test_numpy_scalar_subclasses_are_refused():
+    class LyingInt64(np.int64):
+        def __int__(self):
+            CONSULTED.append("__int__")
+            return 4
+
+    CONSULTED.clear()
+    assert "wrong type" in message_of(check_equal, LyingInt64(3), 4)
+    assert "not numeric" in message_of(check_close, LyingInt64(3), 4.0)
+    assert CONSULTED == []
+    check_equal(np.int64(4), 4)  # NumPy's own scalars are fine
+    check_close(np.float32(0.5), 0.5)
+
+
+def test_dictionary_keys_that_lie_are_refused():
+    key = type("Key", (), dict(LIE_KINDS["__eq__"]))()
+    answer = {key: 1}  # building the dict asks the key's __hash__; the check must not ask again
+    CONSULTED.clear()
+    assert "keys that are strings or numbers" in message_of(check_equal, answer, {"a": 1})
+    assert CONSULTED == []
+    assert "wrong value" in message_of(check_equal, {"a": 1, "b": 2}, {"a": 1})
+
+
+def test_messages_never_show_a_students_repr():
+    liar = type("Liar", (), dict(LIE_KINDS["__repr__"]))()
+    CONSULTED.clear()
+    text = message_of(check_type, liar, int, name="answer")
+    assert "expected int, got test_checks.Liar" in text and "tensor(" not in text
+    assert CONSULTED == []
+
+
+def test_check_module_matches_gives_the_candidate_copies():
+    """A candidate that overwrites its input in place cannot change the reference's output."""
+    class ZeroesItsInput(nn.Module):
+        def forward(self, x):
+            return x.zero_()
+
+    x = torch.ones(3, 4)
+    assert "values differ" in message_of(check_module_matches, lambda t: t, ZeroesItsInput(), [x], modes=("eval",))
+    assert x.tolist() == torch.ones(3, 4).tolist()
+
+
+# ----------------------------------------------------------------- plain_tensor
+
+def test_plain_tensor_keeps_values_dtype_and_autograd():
+    weight = nn.Parameter(torch.tensor([1.0, 2.0], dtype=torch.float64))
+    plain = plain_tensor(weight * 3)
+    assert type(plain) is torch.Tensor and plain.dtype == torch.float64 and plain.requires_grad
+    plain.sum().backward()
+    assert weight.grad.tolist() == [3.0, 3.0]
+    assert type(plain_tensor(weight)) is torch.Tensor
+
+
+def test_plain_tensor_drops_attributes_set_on_the_tensor():
+    answer = torch.tensor([1, 2])
+    answer.tolist = lambda: [7, 7]  # an instance attribute shadows the method on `answer` itself
+    assert plain_tensor(answer).tolist() == [1, 2]
+
+
+def test_plain_tensor_fails_on_anything_else_with_a_hint():
+    text = message_of(plain_tensor, [1.0, 2.0], name="dropout(x)")
+    assert text.startswith("✗ dropout(x): wrong type") and "list of length 2" in text and "hint:" in text
+    assert "torch.from_numpy" in message_of(plain_tensor, np.zeros(2))
 
 
 def test_docstring_examples_run():

@@ -1,14 +1,11 @@
-"""Every lesson: its structure, the build, and the grading round trip.
+"""Every lesson: its structure and the build.
 
-The round trip grades, with nbgrader, the solution notebook (must score full marks),
-the untouched workshop (zero, without crashing the grader) and the workshop with one
-exercise solved (exactly that exercise's points). Set CONVTRAIN_ROUNDTRIP_EACH=1 to
-also grade every exercise solved on its own (slower; for lesson authors).
+The grading round trip of every lesson (graded by `convtrain grade`) is in
+``test_round_trip.py``.
 """
 
 import ast
 import json
-import os
 import re
 from pathlib import Path
 
@@ -82,18 +79,3 @@ def test_workshops_are_in_sync_with_solutions():
     problems = build.build(ROOT, check=True)
     assert not problems, "run `convtrain build` and commit workshops/:\n" + "\n".join(problems)
 
-
-@pytest.mark.slow
-@pytest.mark.parametrize("lesson", LESSONS)
-def test_round_trip(lesson, tmp_path):
-    each = os.environ.get("CONVTRAIN_ROUNDTRIP_EACH") == "1"
-    submissions = cohort.round_trip_submissions(ROOT, lesson, solve_each=each)
-    scores = cohort.autograde(ROOT, submissions, tmp_path)
-    problems = []
-    for submission in submissions:
-        for test_id, expected in submission.expected.items():
-            got = scores[submission.student][test_id]
-            if got != expected:
-                why = cohort.autograded_errors(tmp_path, submission.student, lesson, test_id)
-                problems.append(f"{submission.student}: {test_id} scored {got}, expected {expected}. {why}")
-    assert not problems, f"{lesson} round trip:\n" + "\n".join(problems)

@@ -3,7 +3,13 @@
 Each check converts what it compares to plain values first (float64 tensors,
 Python ints, bools and strings), so an object a student returns cannot decide
 its own comparison, and on failure raises an ``AssertionError`` that says what
-was expected, what came back and a hint:
+was expected, what came back and a hint. The checks look at a value through its
+real type (``type(x)``, never ``x.__class__``) and read it with the base type's
+own methods (``int.__int__``, ``tuple.__iter__``, ``torch.Tensor.as_subclass``):
+no method a student's class overrides (``__eq__``, ``__bool__``, ``__len__``,
+``__iter__``, ``__float__``, ``__repr__``, ``__getattr__``, ``__torch_function__``,
+``__torch_dispatch__``, ...) is ever called. :func:`plain_tensor` gives a test the
+same protection for the tensors it works with itself:
 
 >>> import torch
 >>> from convtrain.checks import check_close
@@ -34,12 +40,50 @@ __all__ = [
     "check_shape",
     "check_true",
     "check_type",
+    "plain_tensor",
 ]
 
 # Types whose instances must match exactly (``type(x) is T``): a subclass of these
 # is the classic way to smuggle in a custom ``__eq__`` or ``__float__``.
 _EXACT_TYPES = (bool, int, float, complex, str, bytes, tuple, list, dict, set, type(None),
                 torch.Tensor, np.ndarray)
+
+# NumPy's own scalar types (np.float32, np.int64, np.bool_, ...). A Python subclass of one
+# is refused: NumPy reads such a scalar through its (overridable) __int__ / __float__.
+_NUMPY_SCALARS = frozenset(np.dtype(code).type for code in "?bhilqBHILQefdg")
+
+
+def _is(x, kinds) -> bool:
+    """``isinstance(x, kinds)`` asked of ``x``'s real type: a ``__class__`` property cannot fake it."""
+    return issubclass(type(x), kinds)
+
+
+def _items(x) -> list:
+    """The items a list or tuple (or a subclass of one) really holds; its own ``__iter__``/``__len__`` are not called."""
+    return list(tuple.__iter__(x)) if _is(x, tuple) else list(list.__iter__(x))
+
+
+def _dispatches_to_python(x: torch.Tensor) -> bool:
+    """True for tensors whose every operation runs Python code (``__torch_dispatch__`` subclasses)."""
+    return torch._C._dispatch_keys(x).has(torch._C.DispatchKey.Python)
+
+
+def _plain_view(x: torch.Tensor) -> torch.Tensor:
+    """A plain ``torch.Tensor`` sharing the data of ``x`` (a tensor or tensor subclass).
+
+    ``as_subclass`` with torch functions disabled drops the subclass and its
+    ``__torch_function__``; the result is a fresh object, so attributes set on ``x``
+    (``x.tolist = ...``) are gone too. TypeError for ``__torch_dispatch__`` tensors,
+    whose data only their own Python code can read.
+    """
+    if _dispatches_to_python(x):
+        raise TypeError(f"expected a plain tensor, got {_type_name(x)}, a tensor subclass that runs its "
+                        "own Python code on every operation (__torch_dispatch__)")
+    with torch._C.DisableTorchFunctionSubclass():
+        plain = torch.Tensor.as_subclass(x, torch.Tensor)
+    if plain.device.type == "meta":
+        raise TypeError("expected a tensor with values, got a tensor on the 'meta' device (it has no data)")
+    return plain
 
 
 # --------------------------------------------------------------------------- conversion
@@ -61,29 +105,29 @@ def as_float64(x) -> torch.Tensor:
     >>> as_float64(np.float32(0.5)).shape
     torch.Size([])
     """
-    if isinstance(x, torch.Tensor):
+    if _is(x, torch.Tensor):
         return _tensor_as_float64(x)
-    if isinstance(x, (np.ndarray, np.generic)):
+    if _is(x, (np.ndarray, np.generic)):
         return _array_as_float64(x)
-    if isinstance(x, bool):
+    if type(x) is bool:
         return torch.tensor(float(bool.__bool__(x)), dtype=torch.float64)
-    if isinstance(x, int):
+    if _is(x, int):
         return torch.tensor(float(int.__int__(x)), dtype=torch.float64)
-    if isinstance(x, float):
+    if _is(x, float):
         return torch.tensor(float.__float__(x), dtype=torch.float64)
-    if isinstance(x, (list, tuple)):
-        return _sequence_as_float64(x)
+    if _is(x, (list, tuple)):
+        return _sequence_as_float64(_items(x))
+    shown = _safe_repr(x) if x is not None else None
     raise TypeError(
         f"expected a number, a tensor, a NumPy array or a list of numbers, got {_type_name(x)}"
-        + (f" ({_safe_repr(x)})" if x is not None else "")
+        + (f" ({shown})" if shown else "")
     )
 
 
 def _tensor_as_float64(x: torch.Tensor) -> torch.Tensor:
-    # ``as_subclass`` drops any tensor subclass and its __torch_function__ before we
+    # ``_plain_view`` drops any tensor subclass and its __torch_function__ before we
     # touch the values; everything after it runs on a plain torch.Tensor.
-    with torch._C.DisableTorchFunctionSubclass():
-        plain = torch.Tensor.as_subclass(x, torch.Tensor)
+    plain = _plain_view(x)
     if plain.is_complex():
         raise TypeError(f"expected real numbers, got a complex tensor ({plain.dtype})")
     if plain.layout != torch.strided:
@@ -91,8 +135,18 @@ def _tensor_as_float64(x: torch.Tensor) -> torch.Tensor:
     return plain.detach().to(device="cpu", dtype=torch.float64, copy=True)
 
 
+def _plain_array(x) -> np.ndarray:
+    """A NumPy array or NumPy scalar as a base-class ``np.ndarray`` (subclasses dropped unasked)."""
+    if _is(x, np.ndarray):
+        return np.ndarray.view(x, np.ndarray)  # e.g. np.matrix, or a masked array's data
+    if type(x) in _NUMPY_SCALARS:
+        return np.asarray(x)
+    raise TypeError(f"expected a plain number, got {_type_name(x)} (a subclass of a NumPy number): "
+                    "return float(...) or int(...)")
+
+
 def _array_as_float64(x) -> torch.Tensor:
-    array = np.asarray(x)  # drops ndarray subclasses (e.g. np.matrix, masked arrays' masks)
+    array = _plain_array(x)
     if array.dtype.kind not in "biuf":
         raise TypeError(
             f"expected an array of real numbers, got a NumPy array of dtype {array.dtype}"
@@ -115,38 +169,94 @@ def _sequence_as_float64(x: Sequence) -> torch.Tensor:
 
 # --------------------------------------------------------------------------- messages
 
+_MODULE_OF = type.__dict__["__module__"].__get__      # read from the class itself, never
+_QUALNAME_OF = type.__dict__["__qualname__"].__get__  # through a metaclass's __getattribute__
+
+
 def _type_name_of(kind: type) -> str:
     """``int`` for builtins, ``torch.nn.modules.conv.Conv2d`` for everything else."""
-    return kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+    try:
+        module, qualname = str(_MODULE_OF(kind)), str(_QUALNAME_OF(kind))
+    except Exception:  # noqa: BLE001 - a class with a broken __module__
+        return "an unknown type"
+    return qualname if module == "builtins" else f"{module}.{qualname}"
 
 
 def _type_name(x) -> str:
     return _type_name_of(type(x))
 
 
+class _Shown:
+    """Stands in a message for a value that is not shown (its own ``__repr__`` is never called)."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+_REPR_SAFE = (bool, int, float, complex, str, bytes, type(None), torch.Size, torch.dtype, torch.device,
+              torch.Tensor, np.ndarray, _Shown)
+
+
+def _plain_repr(x, depth: int = 0) -> str | None:
+    """``repr`` of plain values (also inside lists, tuples and dicts); None for anything else."""
+    kind = type(x)
+    if kind is torch.Tensor:
+        return repr(_plain_view(x))  # a fresh object: attributes set on x are not consulted
+    if kind in _REPR_SAFE or kind in _NUMPY_SCALARS:
+        return repr(x)
+    if kind in (list, tuple) and depth < 3:
+        parts = [_plain_repr(item, depth + 1) or f"<{_type_name(item)}>" for item in _items(x)[:20]]
+        if len(_items(x)) > 20:
+            parts.append("...")
+        inner = ", ".join(parts) + ("," if kind is tuple and len(parts) == 1 else "")
+        return f"({inner})" if kind is tuple else f"[{inner}]"
+    if kind is dict and depth < 3:
+        pairs = [f"{_plain_repr(key, depth + 1) or f'<{_type_name(key)}>'}: "
+                 f"{_plain_repr(value, depth + 1) or f'<{_type_name(value)}>'}"
+                 for key, value in list(dict.items(x))[:20]]
+        return "{" + ", ".join(pairs) + "}"
+    return None
+
+
 def _safe_repr(x, limit: int = 80) -> str:
-    """``repr(x)`` shortened to ``limit`` characters; a broken ``__repr__`` cannot crash a check."""
+    """``repr`` of a plain value shortened to ``limit`` characters; ``""`` for other objects,
+    whose own ``__repr__`` is never called (it is student code, and may lie or raise)."""
     try:
-        text = object.__repr__(x) if isinstance(x, torch.Tensor) and type(x) is not torch.Tensor else repr(x)
-    except Exception:  # noqa: BLE001 - any student object may raise here
-        text = object.__repr__(x)
+        text = _plain_repr(x)
+    except Exception:  # noqa: BLE001 - e.g. an int too large to print
+        text = None
+    if text is None:
+        return ""
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _describe(x) -> str:
     """``shape (4, 3) float32`` for arrays and tensors, the type name for anything else."""
-    if isinstance(x, torch.Tensor):
-        with torch._C.DisableTorchFunctionSubclass():
-            plain = torch.Tensor.as_subclass(x, torch.Tensor)
+    if _is(x, torch.Tensor):
+        if _dispatches_to_python(x):
+            return f"{_type_name(x)} (a tensor subclass with __torch_dispatch__)"
+        try:
+            plain = _plain_view(x)
+        except TypeError:
+            return f"{_type_name(x)} (a tensor without readable values)"
         text = f"shape {tuple(plain.shape)} {str(plain.dtype).removeprefix('torch.')}"
         return text if type(x) is torch.Tensor else f"{text} ({_type_name(x)})"
-    if isinstance(x, (np.ndarray, np.generic)):
-        array = np.asarray(x)
+    if _is(x, np.ndarray) or type(x) in _NUMPY_SCALARS:
+        array = _plain_array(x)
         return f"shape {array.shape} {array.dtype} (NumPy)"
-    if isinstance(x, (list, tuple)):
-        return f"{_type_name(x)} of length {len(x)}"
+    if _is(x, (list, tuple)):
+        return f"{_type_name(x)} of length {len(_items(x))}"
     return _type_name(x)
+
+
+def _got(x) -> str:
+    """``shape (2, 3) float32`` or ``int 3``: what came back, for a message."""
+    shown = _safe_repr(x)
+    return f"{_describe(x)} {shown}" if shown else _describe(x)
 
 
 def _number(value: float) -> str:
@@ -277,24 +387,36 @@ def _plain_like(actual, expected):
     if type(expected) is float:
         return _plain_float(actual)
     if type(expected) is str:
-        return str.__str__(actual) if isinstance(actual, str) else _wrong(actual, "a string")
+        return str.__str__(actual) if _is(actual, str) else _wrong(actual, "a string")
     if type(expected) in (tuple, list):
-        if not isinstance(actual, (tuple, list)):
+        if not _is(actual, (tuple, list)):
             _wrong(actual, f"a {type(expected).__name__}")
-        items = tuple.__iter__(actual) if isinstance(actual, tuple) else list.__iter__(actual)
-        items = list(items)
+        items = _items(actual)
         if len(items) != len(expected):
             raise TypeError(f"expected {len(expected)} items {_safe_repr(expected)}, "
                             f"got {len(items)} items {_safe_repr(actual)}")
         return type(expected)(_plain_like(a, e) for a, e in zip(items, expected))
     if type(expected) is dict:
-        if not isinstance(actual, dict):
+        if not _is(actual, dict):
             _wrong(actual, "a dict")
-        return {key: _plain_like(value, expected.get(key)) if key in expected else value
-                for key, value in dict.items(actual)}
+        plain = {}
+        for key, value in list(dict.items(actual)):
+            key = _plain_key(key)
+            plain[key] = _plain_like(value, expected[key]) if key in expected else _Shown(_got(value))
+        return plain
     if type(actual) is not type(expected):
         _wrong(actual, f"a {_type_name(expected)}")
     return actual
+
+
+def _plain_key(key):
+    """A dict key as a plain value: its ``__hash__`` and ``__eq__`` decide dictionary lookups."""
+    if type(key) in (str, int, bool, float, type(None)):
+        return key
+    if type(key) is tuple:
+        return tuple(_plain_key(part) for part in _items(key))
+    raise TypeError(f"expected dictionary keys that are strings or numbers, got a key of type "
+                    f"{_type_name(key)}")
 
 
 def _plain_float(x) -> float:
@@ -306,14 +428,12 @@ def _plain_float(x) -> float:
 
 
 def _single_element(x, kinds: str, what: str):
-    tensor = None
-    if isinstance(x, torch.Tensor):
-        with torch._C.DisableTorchFunctionSubclass():
-            tensor = torch.Tensor.as_subclass(x, torch.Tensor).detach().cpu()
+    if _is(x, torch.Tensor):
+        tensor = _plain_view(x).detach().cpu()
         if tensor.numel() == 1 and _torch_kind(tensor.dtype) in kinds:
             return tensor.reshape(()).item()
-    elif isinstance(x, (np.ndarray, np.generic)):
-        array = np.asarray(x)
+    elif _is(x, (np.ndarray, np.generic)):
+        array = _plain_array(x)
         if array.size == 1 and array.dtype.kind in kinds:
             return array.reshape(()).item()
     _wrong(x, what)
@@ -326,13 +446,13 @@ def _torch_kind(dtype: torch.dtype) -> str:
 
 
 def _plain_bool(x) -> bool:
-    if isinstance(x, bool):
-        return bool.__bool__(x)
+    if type(x) is bool:
+        return x
     return bool(_single_element(x, "b", "True or False"))
 
 
 def _plain_int(x) -> int:
-    if isinstance(x, int) and not isinstance(x, bool):
+    if _is(x, int) and type(x) is not bool:
         return int.__int__(x)
     return int(_single_element(x, "iu", "an int (use int(...) if you computed it as a float)"))
 
@@ -342,14 +462,16 @@ def _plain_none(x):
 
 
 def _wrong(x, what: str):
-    raise TypeError(f"expected {what}, got {_describe(x)} {_safe_repr(x)}")
+    raise TypeError(f"expected {what}, got {_got(x)}")
 
 
 def check_true(condition, message: str, *, hint: str = "") -> None:
     """Assert ``condition`` is ``True``; ``message`` says what should have held.
 
     ``condition`` must be a real boolean (``bool``, NumPy bool, or a one-element
-    bool tensor): an object whose ``__bool__`` always answers ``True`` is rejected.
+    bool tensor): an object whose ``__bool__`` always answers ``True`` is rejected,
+    and so is the result of comparing a student's object (``answer == 3`` is decided
+    by the answer's ``__eq__``): compare plain values, ``float(answer) == 3``.
 
     >>> check_true(torch.tensor(2.0) > 1, "the loss should decrease")
     """
@@ -378,22 +500,49 @@ def check_type(obj, expected_type: type | tuple[type, ...], *, name: str = "resu
     if any(_type_matches(obj, kind) for kind in kinds):
         return
     wanted = " or ".join(_type_name_of(kind) for kind in kinds)
-    _fail(name, "wrong type", [f"expected {wanted}, got {_type_name(obj)} {_safe_repr(obj)}"],
+    shown = _safe_repr(obj)
+    _fail(name, "wrong type", [f"expected {wanted}, got {_type_name(obj)}" + (f" {shown}" if shown else "")],
           hint or _type_hint(obj, kinds))
 
 
 def _type_matches(obj, kind: type) -> bool:
-    return type(obj) is kind if kind in _EXACT_TYPES else isinstance(obj, kind)
+    # issubclass(type(obj), ...) rather than isinstance: an object's __class__ may claim anything
+    return type(obj) is kind if kind in _EXACT_TYPES else issubclass(type(obj), kind)
 
 
 def _type_hint(obj, kinds: tuple[type, ...]) -> str:
-    if int in kinds and isinstance(obj, torch.Tensor):
+    if int in kinds and _is(obj, torch.Tensor):
         return "convert a one-element tensor with .item() or int(...)"
-    if float in kinds and isinstance(obj, (torch.Tensor, np.generic)):
+    if float in kinds and _is(obj, (torch.Tensor, np.generic)):
         return "convert a one-element tensor with .item() or float(...)"
-    if torch.Tensor in kinds and isinstance(obj, np.ndarray):
+    if torch.Tensor in kinds and _is(obj, np.ndarray):
         return "convert with torch.from_numpy(...)"
+    if torch.Tensor in kinds and _is(obj, torch.Tensor):
+        return "return a plain torch.Tensor, not a subclass of it: e.g. x.as_subclass(torch.Tensor)"
     return ""
+
+
+def plain_tensor(x, *, name: str = "result", hint: str = "") -> torch.Tensor:
+    """``x`` as a plain ``torch.Tensor``, for a test to work with: same values, shape, dtype,
+    device and autograd graph (``requires_grad``, ``.backward()``), shared memory.
+
+    Use it on a tensor a student's code returned before reading anything from it
+    (``.dtype``, ``==``, ``[mask]``, ``.tolist()``, ``.backward()``): a tensor subclass
+    (``nn.Parameter``, torchvision's ``tv_tensors.Image``, or one with its own
+    ``__torch_function__`` or ``__eq__``) is seen as the plain tensor it holds, and even an
+    exact ``torch.Tensor`` comes back as a fresh object, without attributes code set on it.
+    Fails with an ``AssertionError`` (``name``, ``hint``) for anything that is not a tensor.
+
+    >>> type(plain_tensor(torch.nn.Parameter(torch.ones(2)))) is torch.Tensor
+    True
+    """
+    if not _is(x, torch.Tensor):
+        _fail(name, "wrong type", [f"expected a tensor (torch.Tensor), got {_got(x)}"],
+              hint or _type_hint(x, (torch.Tensor,)) or "return a tensor, e.g. built with torch operations")
+    try:
+        return _plain_view(x)
+    except TypeError as error:
+        _fail(name, "wrong type", [str(error)], hint or "return a plain tensor, built with torch operations")
 
 
 # --------------------------------------------------------------------------- modules
@@ -420,7 +569,7 @@ def check_module_matches(reference: Callable, candidate: Callable, inputs, *,
 
     >>> check_module_matches(nn.Dropout(0.5), nn.Dropout(0.5), [torch.randn(4, 3)])
     """
-    if isinstance(inputs, torch.Tensor):
+    if _is(inputs, torch.Tensor):
         inputs = [inputs]
     for mode in modes:
         if mode not in ("train", "eval"):
@@ -431,9 +580,10 @@ def check_module_matches(reference: Callable, candidate: Callable, inputs, *,
             for position, example in enumerate(inputs):
                 arguments = example if isinstance(example, tuple) else (example,)
                 seed = 1000 * modes.index(mode) + position
-                expected = _seeded_call(reference, arguments, mode, seed)
-                actual = _seeded_call(candidate, arguments, mode, seed)
-                shapes = ", ".join(str(tuple(a.shape)) for a in arguments if isinstance(a, torch.Tensor))
+                # copies: the candidate cannot change the reference's output or the inputs
+                expected = _copied(_seeded_call(reference, _copied(arguments), mode, seed))
+                actual = _seeded_call(candidate, _copied(arguments), mode, seed)
+                shapes = ", ".join(str(tuple(a.shape)) for a in arguments if _is(a, torch.Tensor))
                 where = f"{name} in {mode} mode, input {position + 1} of {len(inputs)} (shape {shapes})"
                 _compare_outputs(actual, expected, where, atol, rtol, hint)
     finally:
@@ -442,25 +592,34 @@ def check_module_matches(reference: Callable, candidate: Callable, inputs, *,
 
 
 def _training_flags(module) -> list[tuple[nn.Module, bool]]:
-    return [(m, m.training) for m in module.modules()] if isinstance(module, nn.Module) else []
+    return [(m, m.training) for m in nn.Module.modules(module)] if _is(module, nn.Module) else []
+
+
+def _copied(value):
+    """Tensors (also inside tuples and lists) copied as plain tensors; anything else as it is."""
+    if _is(value, torch.Tensor):
+        return _plain_view(value).detach().clone()
+    if type(value) in (tuple, list):
+        return type(value)(_copied(item) for item in value)
+    return value
 
 
 def _seeded_call(module: Callable, arguments: tuple, mode: str, seed: int):
-    if isinstance(module, nn.Module):
+    if _is(module, nn.Module):
         module.train(mode == "train")
     devices = sorted({a.device.index or 0 for a in arguments
-                      if isinstance(a, torch.Tensor) and a.device.type == "cuda"})
+                      if _is(a, torch.Tensor) and a.device.type == "cuda"})
     with torch.random.fork_rng(devices=devices), torch.no_grad():
         torch.manual_seed(seed)
         return module(*arguments)
 
 
 def _compare_outputs(actual, expected, where: str, atol: float, rtol: float, hint: str) -> None:
-    if isinstance(expected, (tuple, list)):
-        if not isinstance(actual, (tuple, list)) or len(actual) != len(expected):
+    if _is(expected, (tuple, list)):
+        if not _is(actual, (tuple, list)) or len(_items(actual)) != len(_items(expected)):
             _fail(where, "wrong kind of output",
                   [f"expected {_describe(expected)}, got {_describe(actual)}"], hint)
-        for index, (a, e) in enumerate(zip(actual, expected)):
+        for index, (a, e) in enumerate(zip(_items(actual), _items(expected))):
             _compare_outputs(a, e, f"{where}, output {index}", atol, rtol, hint)
         return
     check_close(actual, expected, atol=atol, rtol=rtol, name=where, hint=hint)

@@ -1,21 +1,42 @@
-"""A synthetic cohort of submissions, and grading it with plain nbgrader.
+"""A synthetic cohort of submissions, with the grades `convtrain grade` must give them.
 
-CI and `make demo` prove the course grades itself: for each lesson, the solution
-notebook submitted as a student's must score full marks, the untouched workshop
-zero, and a workshop with exactly one exercise solved exactly that exercise's
-points. This module makes those submissions from `solutions/` and `workshops/`
-and grades them with nbgrader's Python API in a scratch course, reading scores
-back from the gradebook (the `nbgrader validate` CLI exits 0 even when tests fail).
+CI (``tests/test_round_trip.py``), ``make demo`` and benchmarks grade this cohort with
+the same command instructors run. Per lesson, made from ``solutions/`` and
+``workshops/`` the way students make them:
+
+- ``perfect``: the workshop with every answer cell filled in with the solution's code
+  (the ``### BEGIN/END SOLUTION`` marker lines are gone, as in a student's file:
+  nbgrader's release replaced them and what lay between with the stub);
+- ``untouched``: the workshop as released;
+- ``only-<first exercise>``: the workshop with exactly one exercise solved;
+- ``colab``: the perfect notebook as Google Colab saves it (Colab's notebook metadata,
+  nbformat 4.0, cell ids and output ids in cell metadata, outputs, nbgrader metadata
+  lost on some cells) under a name an LMS gives it: a Canvas flat export
+  ``colab_<user>_<submission>_Copy of <lesson> (1).ipynb`` for every other lesson,
+  ``colab/Copy of <lesson>.ipynb`` for the rest.
+
+Each :class:`Submission` carries the points each test must score, the maximum and the
+exact flags: none for the first three, only the informational ``metadata_restored``
+and ``renamed`` for ``colab``. :func:`write_cohort` writes a cohort into a folder in a
+layout `convtrain grade` accepts; :func:`scratch_course` copies the course so grading
+it never touches the repository's gradebook.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import hashlib
 import json
+import shutil
+import uuid
 from pathlib import Path
 
-from convtrain.build import course_config, put_venv_on_path
+SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
+COLAB_FLAGS = ("metadata_restored", "renamed")
+COURSE_IGNORED = shutil.ignore_patterns("gradebook.db*", "submitted", "autograded", "feedback",
+                                        "exchange", "source", "release", "demo", ".nbgrader.log",
+                                        ".ipynb_checkpoints", "__pycache__")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,19 +47,33 @@ class Exercise:
     points: float
     answer_ids: tuple[str, ...]
 
+    @property
+    def name(self) -> str:
+        """The exercise's name: its test id without the ``test_`` prefix."""
+        return self.test_id.removeprefix("test_") or self.test_id
+
 
 @dataclasses.dataclass
 class Submission:
-    """A submission made for the round trip, with the score it must get."""
+    """One notebook of the cohort, where it lies, and the grade it must get."""
 
     student: str
     lesson: str
+    kind: str  # perfect, untouched, only-<exercise name>, colab
+    path: str  # inside the submissions folder (the grader's label for it)
     notebook: dict
     expected: dict[str, float]  # test cell grade_id -> points it must score
+    max_score: float
+    flags: tuple[str, ...] = ()  # exactly the flags grades.csv must show, sorted
 
     @property
     def expected_total(self) -> float:
         return sum(self.expected.values())
+
+    @property
+    def flags_text(self) -> str:
+        """The flags as grades.csv writes them."""
+        return ";".join(sorted(self.flags))
 
 
 def nbgrader_meta(cell: dict) -> dict:
@@ -61,79 +96,147 @@ def exercises(notebook: dict) -> list[Exercise]:
     return found
 
 
+def student_answer(solution_source: str | list[str]) -> str:
+    """The solution cell's text as a student's answer: without the solution marker lines."""
+    text = "".join(solution_source) if isinstance(solution_source, list) else solution_source
+    return "\n".join(line for line in text.split("\n")
+                     if line.strip() not in SOLUTION_MARKERS)
+
+
 def with_answers_from(workshop: dict, solution: dict, answer_ids: set[str]) -> dict:
-    """A copy of the workshop notebook whose answer cells in ``answer_ids`` hold the solution."""
+    """A copy of the workshop whose answer cells in ``answer_ids`` hold the solution's code."""
     solved = {nbgrader_meta(c).get("grade_id"): c["source"] for c in solution["cells"]}
     notebook = copy.deepcopy(workshop)
     for cell in notebook["cells"]:
         grade_id = nbgrader_meta(cell).get("grade_id")
         if grade_id in answer_ids:
-            cell["source"] = solved[grade_id]
+            cell["source"] = student_answer(solved[grade_id]).splitlines(keepends=True)
     return notebook
 
 
-def round_trip_submissions(root: Path, lesson: str, solve_each: bool = False) -> list[Submission]:
-    """Submissions of one lesson: perfect, untouched, and one exercise solved (each, with ``solve_each``)."""
-    solution = _read(root / "solutions" / lesson / f"{lesson}.ipynb")
-    workshop = _read(root / "workshops" / lesson / f"{lesson}.ipynb")
+def colab_notebook(notebook: dict, name: str) -> dict:
+    """``notebook`` as Google Colab saves it after "Run all" (``name``: Colab's file name).
+
+    nbformat 4.0 (no top-level cell ids), Colab's notebook metadata, per cell an ``id``
+    in the metadata, an ``outputId`` and an execution count on code cells with output,
+    and the nbgrader metadata (with ``deletable``/``editable``) gone from every third
+    nbgrader cell, answers and tests alike.
+    """
+    data = copy.deepcopy(notebook)
+    data["nbformat"], data["nbformat_minor"] = 4, 0
+    data["metadata"] = {
+        "colab": {"provenance": [], "name": name, "gpuType": "T4"},
+        "kernelspec": {"name": "python3", "display_name": "Python 3"},
+        "language_info": {"name": "python"},
+        "accelerator": "GPU",
+    }
+    graded_index = 0
+    execution = 0
+    for index, cell in enumerate(data["cells"]):
+        cell.pop("id", None)
+        metadata = dict(cell.get("metadata", {}))
+        if "nbgrader" in metadata:
+            if graded_index % 3 == 0:
+                for key in ("nbgrader", "deletable", "editable"):
+                    metadata.pop(key, None)
+            graded_index += 1
+        digest = hashlib.sha256(f"{name}\0{index}".encode()).hexdigest()
+        metadata["id"] = _colab_id(digest)
+        if cell["cell_type"] == "code":
+            execution += 1
+            cell["execution_count"] = execution
+            if nbgrader_meta(notebook["cells"][index]).get("grade"):
+                metadata["colab"] = {"base_uri": "https://localhost:8080/"}
+                metadata["outputId"] = str(uuid.UUID(digest[:32]))
+                cell["outputs"] = [{"output_type": "stream", "name": "stdout",
+                                    "text": ["All visible tests passed.\n"]}]
+            else:
+                cell["outputs"] = []
+        cell["metadata"] = metadata
+        if isinstance(cell.get("source"), str):  # Colab writes sources as lists of lines
+            cell["source"] = cell["source"].splitlines(keepends=True)
+    return data
+
+
+def _colab_id(digest: str) -> str:
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    number = int(digest[:24], 16)
+    return "".join(alphabet[(number >> (6 * i)) & 63] for i in range(12))
+
+
+def lesson_submissions(root: Path, lesson: str, solve_each: bool = False) -> list[Submission]:
+    """The cohort's notebooks for one lesson: perfect, untouched, only-<first exercise>
+    (every exercise on its own with ``solve_each``) and colab."""
+    solution = _read(Path(root) / "solutions" / lesson / f"{lesson}.ipynb")
+    workshop = _read(Path(root) / "workshops" / lesson / f"{lesson}.ipynb")
     graded = exercises(solution)
-    zero = {e.test_id: 0.0 for e in graded}
+    if not graded:
+        raise ValueError(f"{lesson} has no graded exercises")
+    full = {e.test_id: e.points for e in graded}
+    zero = dict.fromkeys(full, 0.0)
+    max_score = sum(full.values())
+    file = f"{lesson}.ipynb"
+    perfect = with_answers_from(workshop, solution, {a for e in graded for a in e.answer_ids})
     submissions = [
-        Submission("perfect", lesson, solution, {e.test_id: e.points for e in graded}),
-        Submission("untouched", lesson, workshop, dict(zero)),
+        Submission("perfect", lesson, "perfect", f"perfect/{file}", perfect, dict(full), max_score),
+        Submission("untouched", lesson, "untouched", f"untouched/{file}", copy.deepcopy(workshop),
+                   dict(zero), max_score),
     ]
     for exercise in graded if solve_each else graded[:1]:
-        notebook = with_answers_from(workshop, solution, set(exercise.answer_ids))
-        expected = dict(zero, **{exercise.test_id: exercise.points})
-        submissions.append(Submission(f"only-{exercise.test_id}", lesson, notebook, expected))
+        kind = f"only-{exercise.name}"
+        submissions.append(Submission(
+            kind, lesson, kind, f"{kind}/{file}",
+            with_answers_from(workshop, solution, set(exercise.answer_ids)),
+            dict(zero, **{exercise.test_id: exercise.points}), max_score))
+    submissions.append(Submission("colab", lesson, "colab", colab_path(lesson),
+                                  colab_notebook(perfect, f"Copy of {file}"), dict(full),
+                                  max_score, COLAB_FLAGS))
     return submissions
 
 
-def autograde(root: Path, submissions: list[Submission], scratch: Path) -> dict[str, dict[str, float]]:
-    """Grade submissions with nbgrader in a scratch course; return student → {test id: score}.
+def colab_path(lesson: str) -> str:
+    """Where the Colab copy lies: a Canvas flat export for even lessons, else a student folder."""
+    number = int(lesson.split("_", 1)[0]) if lesson[:2].isdigit() else len(lesson)
+    if number % 2 == 0:
+        return f"colab_{104233 + number}_{5829341 + 7 * number}_Copy of {lesson} (1).ipynb"
+    return f"colab/Copy of {lesson}.ipynb"
 
-    Every submission must belong to the same lesson.
+
+def write_cohort(root: Path, lessons: list[str], folder: Path,
+                 solve_each: bool = False) -> dict[tuple[str, str], Submission]:
+    """Write every lesson's submissions into ``folder``; return (student, lesson) -> submission."""
+    cohort = {}
+    for lesson in lessons:
+        for submission in lesson_submissions(root, lesson, solve_each=solve_each):
+            key = (submission.student, lesson)
+            if key in cohort:
+                raise ValueError(f"two submissions for {key}")
+            path = Path(folder) / submission.path
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(submission.notebook, indent=1, ensure_ascii=False) + "\n",
+                            encoding="utf-8")
+            cohort[key] = submission
+    return cohort
+
+
+def scratch_course(root: Path, target: Path, lessons: list[str] | None = None) -> Path:
+    """Copy ``course/``, ``solutions/`` and ``workshops/`` of ``root`` into ``target`` (same
+    layout, without gradebook or nbgrader state); return the copy's course folder.
+
+    Grading with ``--course`` pointing there records grades in a gradebook of its own.
     """
-    from nbgrader.api import Gradebook
-    from nbgrader.apps import NbGraderAPI
-
-    lessons = {s.lesson for s in submissions}
-    if len(lessons) != 1:
-        raise ValueError(f"autograde() grades one lesson at a time, got {sorted(lessons)}")
-    lesson = lessons.pop()
-    put_venv_on_path()
-    api = NbGraderAPI(config=course_config(root, scratch))
-    result = api.generate_assignment(lesson, force=True, create=True)
-    if not result["success"]:
-        raise RuntimeError(f"nbgrader could not generate {lesson}:\n{result.get('log')}")
-    for submission in submissions:
-        target = scratch / "submitted" / submission.student / lesson / f"{lesson}.ipynb"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps(submission.notebook))
-    result = api.autograde(lesson, "*", force=True, create=True)
-    if not result["success"]:
-        raise RuntimeError(f"nbgrader autograde failed for {lesson}:\n{result.get('log')}")
-    scores = {}
-    with Gradebook(f"sqlite:///{scratch / 'gradebook.db'}") as gradebook:
-        for submission in submissions:
-            scores[submission.student] = {
-                test_id: float(gradebook.find_grade(test_id, lesson, lesson, submission.student).score)
-                for test_id in submission.expected
-            }
-    return scores
+    root, target = Path(root), Path(target)
+    shutil.copytree(root / "course", target / "course", ignore=COURSE_IGNORED)
+    for folder in ("solutions", "workshops"):
+        for lesson in lessons if lessons is not None else _lesson_folders(root / folder):
+            shutil.copytree(root / folder / lesson, target / folder / lesson,
+                            ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+    return target / "course"
 
 
-def autograded_errors(scratch: Path, student: str, lesson: str, test_id: str) -> str:
-    """The error a test cell raised in an autograded notebook (for readable test failures)."""
-    path = scratch / "autograded" / student / lesson / f"{lesson}.ipynb"
-    if not path.is_file():
-        return f"(no autograded notebook at {path})"
-    for cell in _read(path)["cells"]:
-        if nbgrader_meta(cell).get("grade_id") == test_id:
-            errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
-            return "\n".join(f"{e['ename']}: {e['evalue']}" for e in errors) or "(no error output)"
-    return f"(test cell {test_id} not found)"
+def _lesson_folders(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.is_dir() and any(p.glob("*.ipynb")))
 
 
 def _read(path: Path) -> dict:
-    return json.loads(Path(path).read_text())
+    return json.loads(Path(path).read_text(encoding="utf-8"))

@@ -2,9 +2,9 @@
 
 1. regenerate `workshops/` from `solutions/`;
 2. execute every solution notebook in the fast profile, timing each;
-3. make a small cohort (a perfect submission, an untouched one, a partly done
-   one per lesson), grade it with `convtrain grade`, and print the grade table and
-   where the feedback lies.
+3. make a small cohort (per lesson a perfect submission, an untouched one, one with
+   a single exercise solved and a Colab-saved, LMS-renamed copy: `convtrain.cohort`),
+   grade it with `convtrain grade`, and print the grade table and where the feedback lies.
 
 Everything is written under ``artifacts/demo/``.
 
@@ -16,15 +16,13 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import csv
-import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
 
 from convtrain import build, cohort
-
-DEMO_STUDENTS = {"perfect": "ada", "untouched": "bob"}  # the partly done one is "cy"
 
 
 def execute(notebook_path: Path, out_path: Path, timeout: int = 300) -> float:
@@ -33,30 +31,20 @@ def execute(notebook_path: Path, out_path: Path, timeout: int = 300) -> float:
     The time includes starting the kernel, as a student or CI experiences it.
     """
     import nbformat
-    from nbclient import NotebookClient
+
+    from convtrain.headless import notebook_client
 
     notebook = nbformat.read(notebook_path, as_version=4)
-    client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(notebook_path.parent)}})
+    # Not nbclient's Output-widget frontend: it stalled 02_dropout's interact cell for up to
+    # `timeout` seconds (see convtrain.headless).
+    client = notebook_client(notebook, timeout=timeout, kernel_name="python3",
+                             resources={"metadata": {"path": str(notebook_path.parent)}})
     start = time.perf_counter()
     client.execute()
     seconds = time.perf_counter() - start
     out_path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook, out_path)
     return seconds
-
-
-def write_cohort(root: Path, lessons: list[str], folder: Path) -> dict[tuple[str, str], float]:
-    """Write demo submissions as ``folder/<student>/<lesson>.ipynb``; return expected scores."""
-    expected = {}
-    for lesson in lessons:
-        for submission in cohort.round_trip_submissions(root, lesson):
-            student = DEMO_STUDENTS.get(submission.student, "cy")
-            path = folder / student / f"{lesson}.ipynb"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(submission.notebook, indent=1))
-            expected[(student, lesson)] = submission.expected_total
-    return expected
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,8 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     os.environ["CONVTRAIN_PROFILE"] = "fast"
-    # Several kernels share the cores; one torch thread each is faster for tiny models
-    # (and two threads made nbclient's kernel shutdown hang after 02_dropout here).
+    # Several kernels share the cores; one torch thread each is faster for tiny models.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     root = build.repo_root()
     out = root / "artifacts" / "demo"
@@ -88,10 +75,11 @@ def main(argv: list[str] | None = None) -> int:
         for lesson, future in futures.items():
             print(f"   {lesson:<28} {future.result():6.1f} s", flush=True)
 
-    print("3/3 Grading a demo cohort (ada: perfect, bob: untouched, cy: one exercise) ...",
+    print("3/3 Grading a demo cohort (perfect, untouched, one exercise, a Colab copy) ...",
           flush=True)
     submissions = out / "submissions"
-    expected = write_cohort(root, lessons, submissions)
+    shutil.rmtree(submissions, ignore_errors=True)
+    expected = cohort.write_cohort(root, lessons, submissions)
     from convtrain.grading.command import main as grade
 
     status = grade([str(submissions), "--out", str(out / "graded"), "--jobs", str(args.jobs),
@@ -102,18 +90,24 @@ def main(argv: list[str] | None = None) -> int:
     return report(out / "graded", expected)
 
 
-def report(graded: Path, expected: dict[tuple[str, str], float]) -> int:
-    """Print the grade table; return 1 when a demo student did not get the expected score."""
+def report(graded: Path, expected: dict[tuple[str, str], cohort.Submission]) -> int:
+    """Print the grade table; return 1 when a demo student did not get the expected grade."""
     rows = list(csv.DictReader((graded / "grades.csv").open()))
-    print(f"\n{'student':<8} {'assignment':<28} {'score':>6} {'max':>6} {'expected':>8}  flags")
+    print(f"\n{'student':<26} {'assignment':<26} {'score':>6} {'max':>6} {'expected':>8}  flags")
     wrong = 0
     for row in rows:
         want = expected.get((row["student_id"], row["assignment"]))
-        ok = want is not None and abs(float(row["score"]) - want) < 1e-9
+        ok = want is not None and abs(float(row["score"]) - want.expected_total) < 1e-9 \
+            and abs(float(row["max_score"]) - want.max_score) < 1e-9 \
+            and row["flags"] == want.flags_text
         wrong += not ok
-        print(f"{row['student_id']:<8} {row['assignment']:<28} {float(row['score']):6.1f} "
-              f"{float(row['max_score']):6.1f} {want if want is not None else '?':>8}  "
+        print(f"{row['student_id']:<26} {row['assignment']:<26} {float(row['score']):6.1f} "
+              f"{float(row['max_score']):6.1f} {want.expected_total if want else '?':>8}  "
               f"{row['flags']}{'' if ok else '   <-- unexpected'}")
+    missing = set(expected) - {(row["student_id"], row["assignment"]) for row in rows}
+    for student, lesson in sorted(missing):
+        wrong += 1
+        print(f"{student:<26} {lesson:<26} no row in grades.csv   <-- unexpected")
     print(f"\ngrades: {graded / 'grades.csv'}\nfeedback HTML: {graded / 'feedback'}")
     return 1 if wrong else 0
 

@@ -36,6 +36,7 @@ from convtrain.grading import guard, sandbox
 from convtrain.grading.restore import Step
 
 GRACE = 5.0  # seconds a cell gets to react to an interrupt before its kernel is killed
+SETUP_TIMEOUT = 300.0  # seconds the agent's cell may take at least (a loaded machine)
 SANDBOX_SCRIPT = str(Path(sandbox.__file__).resolve())
 
 
@@ -214,8 +215,10 @@ def _execute(cells: list, runs: list[StepRun], scratch: Path, limits: Limits,
                 if remaining <= 0:
                     events.add("notebook_timeout")
                     break
-                watchdog.start(interrupt_after=min(limits.cell_timeout, remaining),
-                               kill_after=min(limits.cell_timeout + GRACE, remaining))
+                # The first cell (the agent: imports torch) is not the student's time.
+                allowed = max(limits.cell_timeout, SETUP_TIMEOUT) if index == 0 else limits.cell_timeout
+                watchdog.start(interrupt_after=min(allowed, remaining),
+                               kill_after=min(allowed + GRACE, remaining))
                 try:
                     client.execute_cell(cell, index)
                 except DeadKernelError:
