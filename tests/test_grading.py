@@ -163,6 +163,18 @@ batches = list(DataLoader(TensorDataset(torch.arange(8.0)), batch_size=2, num_wo
 '''
 
 
+WIDGETS = '''import ipywidgets as widgets
+from IPython.display import display
+out = widgets.Output()
+display(out)
+with out:
+    print("inside an Output widget")
+widgets.interact(lambda k=3: k * 2, k=(1, 5))
+import warnings
+warnings.warn("an honest warning")
+'''
+
+
 def leftover_processes() -> list[str]:
     """Processes a graded notebook left behind: the forker's, or kernels whose scratch is gone."""
     found = []
@@ -238,6 +250,8 @@ def build_cohort(root: Path, course: Path, submissions: Path) -> dict[str, str]:
         nbs.answer(nbs.solved(), "count", "import os\nos._exit(1)\n")))
     write(s / "hog" / f"{LESSON}.ipynb", nbformat.writes(nbs.answer(
         nbs.solved(), "count", "def count_positive(values):\n    return len(bytearray(8 * 1024**3))\n")))
+    write(s / "widgets" / f"{LESSON}.ipynb",
+          nbformat.writes(nbs.insert_after(nbs.solved(), "double", WIDGETS)))
     write(s / "forker" / f"{LESSON}.ipynb",
           nbformat.writes(nbs.insert_after(nbs.solved(), "mean", FORKER)))
     network = "import urllib.request\ntry:\n    urllib.request.urlopen('http://example.com', timeout=5)\nexcept Exception:\n    pass\n"
@@ -270,7 +284,8 @@ EXPECTED = {  # student -> (assignment, score, max_score, flags)
     "exiter": (LESSON, 2, FULL, "kernel_died"),
     "hog": (LESSON, 3, FULL, "memory_limit"),
     "network": (LESSON, FULL, FULL, "network_attempt"),
-    "forker": (LESSON, FULL, FULL, ""),  # subprocesses, a daemon and DataLoader workers: honest
+    "forker": (LESSON, FULL, FULL, ""),
+    "widgets": (LESSON, FULL, FULL, ""),  # an Output widget, interact, a warning: no crash, no flag  # subprocesses, a daemon and DataLoader workers: honest
     "garbage": (LESSON, 0, FULL, "unreadable"),
     "stranger": ("unknown", 0, 0, "unmatched"),
     "dup": (LESSON, FULL, FULL, "duplicate;renamed"),

@@ -203,6 +203,11 @@ def _execute(cells: list, runs: list[StepRun], scratch: Path, limits: Limits,
         notebook, km=manager, timeout=None, allow_errors=True, startup_timeout=120,
         record_timing=False, store_widget_state=False, shutdown_kernel="immediate",
         extra_arguments=["--HistoryManager.enabled=False"], resources={"metadata": {"path": str(scratch)}})
+    # Widgets are inert in grading: nbclient mimics a front end for Output widgets, and with
+    # store_widget_state=False its OutputWidget writes to a widget_state entry that was never
+    # made (KeyError in nbclient/output_widget.py). Nothing graded depends on widget state, so
+    # no comm gets a front-end object: a widget's outputs land in its cell like any others.
+    client.comm_open_handlers = {"jupyter.widget": lambda msg: None}
     watchdog = _Watchdog(manager, scratch / "kernel.json")
     deadline = time.monotonic() + limits.notebook_timeout
     kernel_log = (scratch / "kernel.log").open("wb")  # the kernel's own messages, not the cells'
