@@ -191,23 +191,23 @@ def _kernel_manager(scratch: Path, limits: Limits, isolation: Isolation):
 
 def _execute(cells: list, runs: list[StepRun], scratch: Path, limits: Limits,
              isolation: Isolation) -> set[str]:
-    from nbclient import NotebookClient
     from nbclient.exceptions import DeadKernelError
+
+    from convtrain.headless import notebook_client
 
     events: set[str] = set()
     notebook = nbformat.v4.new_notebook(cells=cells)
     manager = _kernel_manager(scratch, limits, isolation)
     # No nbclient timeout: the watchdog interrupts and kills; nbclient notices a dead
     # kernel within a second.
-    client = NotebookClient(
+    client = notebook_client(
         notebook, km=manager, timeout=None, allow_errors=True, startup_timeout=120,
         record_timing=False, store_widget_state=False, shutdown_kernel="immediate",
         extra_arguments=["--HistoryManager.enabled=False"], resources={"metadata": {"path": str(scratch)}})
-    # Widgets are inert in grading: nbclient mimics a front end for Output widgets, and with
-    # store_widget_state=False its OutputWidget writes to a widget_state entry that was never
-    # made (KeyError in nbclient/output_widget.py). Nothing graded depends on widget state, so
-    # no comm gets a front-end object: a widget's outputs land in its cell like any others.
-    client.comm_open_handlers = {"jupyter.widget": lambda msg: None}
+    # Widgets are inert in grading (convtrain.headless): nbclient's stand-in for the Output
+    # widget's front end raised KeyError here (store_widget_state is off) and could hide a
+    # cell's reply until the watchdog killed it. Nothing graded depends on widget state; a
+    # widget's outputs land in its cell like any others.
     watchdog = _Watchdog(manager, scratch / "kernel.json")
     deadline = time.monotonic() + limits.notebook_timeout
     kernel_log = (scratch / "kernel.log").open("wb")  # the kernel's own messages, not the cells'
