@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from convtrain.grading import guard, kernel_agent, report
+from convtrain.grading import guard, report
 from convtrain.grading.course import Assignment, CellSpec, split_hidden
 from convtrain.grading.discover import clean_name, discover, identify, unpack
 from convtrain.grading.restore import restore
@@ -131,23 +131,22 @@ def test_sealed_region_hides_its_code_and_only_the_agent_can_open_it():
     key = guard.new_key()
     sealed = guard.seal(key, "test", "3:test_f", "check(f(5), 10)  # hidden")
     assert "check" not in sealed.cell_source and "hidden" not in sealed.cell_source
-    token = sealed.cell_source.split('"')[1]
-    payload = kernel_agent.open_token(key, token)
+    payload = guard.open_sealed(key, sealed.cell_source)
     assert payload == {"kind": "test", "region": "3:test_f", "nonce": sealed.nonce,
                        "code": "check(f(5), 10)  # hidden"}
     with pytest.raises(ValueError, match="not sealed"):
-        kernel_agent.open_token(guard.new_key(), token)
+        guard.open_sealed(guard.new_key(), sealed.cell_source)
 
 
 def test_only_records_signed_for_the_sent_region_count():
     key = guard.new_key()
     sealed = guard.seal(key, "test", "3:test_f", "pass")
     good = {"region": sealed.region, "nonce": sealed.nonce, "status": "pass", "tamper": []}
-    forged = guard.MARK + " " + kernel_agent.sign(guard.new_key(), good)
-    other = guard.MARK + " " + kernel_agent.sign(key, dict(good, nonce="0" * 16))
-    unsigned = guard.MARK + ' {"region": "3:test_f", "status": "pass"} 00'
+    forged = guard.MARK + " " + guard.sign(guard.new_key(), good)
+    other = guard.MARK + " " + guard.sign(key, dict(good, nonce="0" * 16))
+    unsigned = guard.MARK + " {'region': '3:test_f', 'status': 'pass'} 00"
     text = "\n".join(["student output", forged, other, unsigned,
-                      guard.MARK + " " + kernel_agent.sign(key, good)])
+                      guard.MARK + " " + guard.sign(key, good)])
     assert guard.records(key, text, sealed) == [good]
     assert guard.without_marks(text) == "student output"
 

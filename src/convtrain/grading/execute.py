@@ -95,7 +95,8 @@ def run_submission(steps: list[Step], scratch: Path, limits: Limits, isolation: 
     """Execute ``steps`` (agent first) in a fresh sandboxed kernel working in ``scratch``."""
     _prepare_scratch(scratch, files_dir)
     key = guard.new_key()
-    config = guard.write_agent_config(scratch, key, private_paths, isolation.read_only)
+    config = guard.write_agent_config(scratch, key, private_paths, isolation.read_only,
+                                      limits.cell_timeout)
     runs = [StepRun(step) for step in steps]
     cells = [nbformat.v4.new_code_cell(guard.setup_source(config))]
     for index, run in enumerate(runs):
@@ -106,12 +107,14 @@ def run_submission(steps: list[Step], scratch: Path, limits: Limits, isolation: 
             cells.append(nbformat.v4.new_code_cell(run.step.source))
     started = time.monotonic()
     events = _execute(cells, runs, scratch, limits, isolation)
+    record_file = scratch / guard.RECORDS_NAME
+    record_text = record_file.read_text(errors="replace") if record_file.is_file() else ""
     for run, cell in zip(runs, cells[1:]):
         if run.status == "not_run" and cell.get("execution_count"):
             run.status = "ok"
         text = cell_stdout(cell)
         if run.sealed is not None:
-            run.records = guard.records(key, text, run.sealed)
+            run.records = guard.records(key, record_text, run.sealed)
         run.stdout = guard.without_marks(text)
         run.errors = [(out.get("ename", ""), out.get("evalue", "")) for out in cell.get("outputs", [])
                       if out.get("output_type") == "error"]

@@ -8,10 +8,12 @@ kernel):
 - a per-notebook random key reaches the kernel in a file the agent deletes as it
   starts (:func:`write_agent_config`), before any student cell runs;
 - each trusted region is *sealed* with that key (:func:`seal`): the cell the kernel
-  receives holds only ``__convtrain_agent__.run("<token>")``, so neither an input
-  transformer nor IPython's history sees a test's text, hidden tests included;
-- the agent prints one *signed record* per region; :func:`records` keeps only
-  records signed with the key, for the region and nonce the grader sent.
+  receives holds only ``__import__("sys").audit("convtrain.agent", "<token>")``, so
+  neither an input transformer nor IPython's history sees a test's text, hidden tests
+  included; the agent is an audit hook, which no Python code can reach;
+- the agent appends one *signed record* per region to a file of the scratch folder;
+  :func:`records` keeps only records signed with the key, for the region and nonce the
+  grader sent.
 
 A region passes when its cell ran to its end and exactly one valid record for it
 says ``pass``. A missing, unsigned or duplicated record is a failure.
@@ -19,6 +21,7 @@ says ``pass``. A missing, unsigned or duplicated record is a failure.
 
 from __future__ import annotations
 
+import ast
 import base64
 import dataclasses
 import hashlib
@@ -31,8 +34,8 @@ from pathlib import Path
 from convtrain.grading.kernel_agent import keystream
 
 MARK = "@@convtrain-agent@@"
-AGENT_NAME = "__convtrain_agent__"
 CONFIG_NAME = ".convtrain-agent.json"
+RECORDS_NAME = ".convtrain-records"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,12 +57,14 @@ def private_digests(paths) -> list[str]:
                    for path in paths})
 
 
-def write_agent_config(scratch: Path, key: bytes, private_paths, installation) -> Path:
+def write_agent_config(scratch: Path, key: bytes, private_paths, installation,
+                       cell_timeout: float = 120.0) -> Path:
     """The file the agent reads (and deletes) when it starts."""
     path = scratch / CONFIG_NAME
-    config = {"key": key.hex(), "mark": MARK, "agent_name": AGENT_NAME,
-              "protected_digests": private_digests(private_paths),
-              "installation": [str(p) for p in installation]}
+    config = {"key": key.hex(), "mark": MARK, "records": str(scratch / RECORDS_NAME),
+              "protected_digests": private_digests(private_paths), "cell_timeout": cell_timeout,
+              "installation": sorted({str(p) for p in installation}
+                                     | {os.path.realpath(str(p)) for p in installation})}
     path.write_text(json.dumps(config))
     return path
 
@@ -74,16 +79,34 @@ def setup_source(config_path: Path) -> str:
 def seal(key: bytes, kind: str, region: str, code: str) -> Sealed:
     """A trusted region (``kind`` "test" or "given") sealed for the kernel."""
     nonce = secrets.token_hex(8)
-    plain = json.dumps({"kind": kind, "region": region, "nonce": nonce, "code": code}).encode()
+    plain = f"{kind}\n{region}\n{nonce}\n{code}".encode()
     iv = secrets.token_bytes(16)
     body = bytes(a ^ b for a, b in zip(plain, keystream(key, iv, len(plain))))
     tag = hmac.new(key, iv + body, hashlib.sha256).digest()
     token = base64.b64encode(iv + tag + body).decode()
-    return Sealed(f'{AGENT_NAME}.run("{token}")', region, nonce)
+    return Sealed(f'__import__("sys").audit("convtrain.agent", "{token}")', region, nonce)
+
+
+def open_sealed(key: bytes, cell_source: str) -> dict:
+    """What a sealed cell holds (the kernel agent's view; for tests)."""
+    token = cell_source.split('"')[5]
+    raw = base64.b64decode(token)
+    iv, tag, body = raw[:16], raw[16:48], raw[48:]
+    if not hmac.compare_digest(tag, hmac.new(key, iv + body, hashlib.sha256).digest()):
+        raise ValueError("token not sealed with this key")
+    plain = bytes(a ^ b for a, b in zip(body, keystream(key, iv, len(body)))).decode()
+    kind, region, nonce, code = plain.split("\n", 3)
+    return {"kind": kind, "region": region, "nonce": nonce, "code": code}
+
+
+def sign(key: bytes, record: dict) -> str:
+    """A record line as the agent writes it (without the mark); for tests."""
+    text = repr(record)
+    return text + " " + hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
 
 
 def records(key: bytes, text: str, sealed: Sealed) -> list[dict]:
-    """The records in ``text`` (a cell's stdout) that the agent signed for ``sealed``."""
+    """The records in ``text`` (the agent's records file) that it signed for ``sealed``."""
     found = []
     for line in text.split("\n"):
         if not line.startswith(MARK + " "):
@@ -93,8 +116,10 @@ def records(key: bytes, text: str, sealed: Sealed) -> list[dict]:
         if not hmac.compare_digest(signature.strip(), expected):
             continue
         try:
-            record = json.loads(body)
-        except ValueError:
+            record = ast.literal_eval(body)
+        except (ValueError, SyntaxError):
+            continue
+        if not isinstance(record, dict):
             continue
         if record.get("region") == sealed.region and record.get("nonce") == sealed.nonce:
             found.append(record)

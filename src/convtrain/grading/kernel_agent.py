@@ -1,42 +1,37 @@
-"""The grader's agent inside a student's kernel: it runs the trusted code and reports verdicts.
+"""The grader's agent inside a student's kernel: it runs the trusted code and signs verdicts.
 
 Imported once, by the first cell of a grading run, before any student code::
 
     from convtrain.grading.kernel_agent import install
     install("/scratch/.convtrain-agent.json")
 
-The student's own cells run as ordinary IPython cells. Everything the grader trusts
-(locked "given" cells and every test region) never goes through IPython: each arrives
-as a *sealed token* in a cell that only calls ``__convtrain_agent__.run(token)``.
-The agent opens the token with a key that reached the kernel in a file it deleted at
-once, puts back what the tests rely on, compiles and runs the code with references
-it captured before student code existed, and prints one *signed record*: pass or
-fail, the error, and what it found tampered with. The grader counts a region as
-passed only for a correctly signed pass record printed by the cell it sent.
+Student cells run as ordinary IPython cells. Everything the grader trusts (locked
+"given" cells and every test region) arrives *sealed* in a cell that only says
+``__import__("sys").audit("convtrain.agent", "<token>")``. The agent is an audit hook:
+Python keeps no reference to it that code can reach (audit hooks cannot be listed or
+removed, and ``gc`` introspection is refused), so there is no object to patch.
 
-So whatever student code does to IPython (input and AST transformers, event
-callbacks, custom exception handlers, ``showtraceback``), to ``sys.stdout`` or
-``sys.displayhook``, to builtins, exception classes or the modules the tests use,
-a failing test cannot come back as a pass: at worst the record goes missing, and a
-missing record is a failed test. What this does not stop is named in
-``course/GRADING.md`` (a student function that reads the agent's own memory while
-a test calls it).
+For each token the agent opens it with a key that reached the kernel in a file it
+deleted at once; puts back what the tests rely on (from a snapshot taken before any
+student code); runs the code on a **thread of its own**, so that code the test calls
+cannot walk the stack back to the agent; and appends one record, signed with HMAC-SHA256
+by C functions only, to a file descriptor it opened at install. The grader counts a
+region as passed only for a correctly signed pass record with the region's nonce.
+
+What the agent refuses, always: ``sys.settrace``, ``sys.setprofile``,
+``sys._current_frames`` and ``gc.get_objects/get_referrers/get_referents`` (the ways
+to reach another thread's frames or the agent's memory). What it does not stop is
+named in ``course/GRADING.md``.
 
 Nothing here imports torch at module level: the snapshot covers what is imported.
 """
 
 from __future__ import annotations
 
-import ast
-import base64
+import binascii
 import builtins
-import functools
-import hashlib
-import hmac
 import json
-import linecache
 import os
-import socket
 import sys
 import types
 
@@ -45,40 +40,24 @@ IPYTHON_MANAGED = frozenset({"exit", "quit", "get_ipython", "display", "copyrigh
                              "license", "help", "input", "raw_input", "__IPYTHON__"})
 # Modules whose every change counts (no library rebinds anything in them).
 STRICT_MODULES = ("builtins", "convtrain.checks")
-# Modules restored before each trusted run; a change there is flagged only when student
-# code made it (libraries rebind a few of their own functions, e.g. torch.manual_seed).
-LIBRARY_MODULES = ("numpy", "torch", "torch.nn", "torch.nn.functional", "convtrain")
 PRELOAD = ("numpy", "torch", "torch.nn", "torch.nn.functional", "torchvision",
            "convtrain", "convtrain.checks")
 ALIASES = {"torch": "torch", "np": "numpy", "nn": "torch.nn", "F": "torch.nn.functional",
            "ct": "convtrain", "convtrain": "convtrain", "checks": "convtrain.checks"}
-# Introspection that could reach into the agent while a test runs: refused then.
-REFUSED_IN_TESTS = frozenset({"sys.settrace", "sys.setprofile", "sys._current_frames",
-                              "gc.get_objects", "gc.get_referrers", "gc.get_referents"})
+REFUSED = frozenset({"sys.settrace", "sys.setprofile", "sys._current_frames",
+                     "gc.get_objects", "gc.get_referrers", "gc.get_referents"})
 LOOPBACK = ("localhost", "", "::1", "0.0.0.0")
 MESSAGE_LIMIT = 2000
+STACK_SIZE = 64 * 1024 * 1024  # the test thread's stack: as deep as the main thread's
 
 
 def keystream(key: bytes, nonce: bytes, length: int) -> bytes:
-    """SHA-256 in counter mode: the grader seals tokens with the same function."""
+    """SHA-256 in counter mode (the grader seals tokens with the same function)."""
+    import hashlib
+
     blocks = (hashlib.sha256(key + nonce + counter.to_bytes(8, "big")).digest()
               for counter in range((length + 31) // 32))
     return b"".join(blocks)[:length]
-
-
-def open_token(key: bytes, token: str) -> dict:
-    """The payload of a sealed token (raises ValueError when it was not sealed with ``key``)."""
-    raw = base64.b64decode(token)
-    nonce, tag, body = raw[:16], raw[16:48], raw[48:]
-    if not hmac.compare_digest(tag, hmac.new(key, nonce + body, hashlib.sha256).digest()):
-        raise ValueError("token not sealed by the grader")
-    plain = bytes(a ^ b for a, b in zip(body, keystream(key, nonce, len(body))))
-    return json.loads(plain.decode())
-
-
-def sign(key: bytes, record: dict) -> str:
-    text = json.dumps(record, sort_keys=True)
-    return text + " " + hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
 
 
 def install(config_path: str) -> None:
@@ -87,271 +66,362 @@ def install(config_path: str) -> None:
         config = json.load(handle)
     os.unlink(config_path)
     shell = get_ipython()  # noqa: F821 - provided by IPython in the kernel
-    _Agent.setup(shell, config)
+    _setup(shell, config)
 
 
-class _Agent:
-    """Holds nothing itself: the state lives in the closures made by :meth:`setup`."""
+def _setup(shell, config: dict) -> None:  # noqa: C901 - one closure scope on purpose
+    import _hashlib
+    import _signal
+    import _socket
+    import _thread
+    import ctypes
+    import socket
 
-    __slots__ = ()
+    key = bytes.fromhex(config["key"])
+    mark = config["mark"].encode()
+    installation = tuple(str(p).rstrip("/") + "/" for p in config.get("installation", ()))
+    protected = frozenset(config.get("protected_digests", ()))
+    cell_timeout = float(config.get("cell_timeout", 120.0))
+    records_fd = os.open(config["records"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
 
-    @staticmethod
-    def setup(shell, config: dict) -> None:  # noqa: C901 - one closure scope on purpose
-        key = bytes.fromhex(config["key"])
-        mark = config["mark"]
-        installation = tuple(os.path.realpath(p) for p in config.get("installation", ()))
-        protected = frozenset(config.get("protected_digests", ()))
-        state = {"tamper": set(), "forbidden": 0, "network": 0, "in_test": False, "busy": False,
-                 "bindings": {}}
-        # References captured before any student code exists.
-        exec_, compile_, type_, len_ = builtins.exec, builtins.compile, type, len
-        base_str = BaseException.__str__
-        type_name = type.__dict__["__name__"].__get__
-        isinstance_ = isinstance
-        write, flush = sys.stdout.write, sys.stdout.flush
-        gettrace, getprofile, settrace, setprofile = (sys.gettrace, sys.getprofile,
-                                                      sys.settrace, sys.setprofile)
-        realpath, fsdecode, dirname = os.path.realpath, os.fsdecode, os.path.dirname
-        sha256 = hashlib.sha256
-        from IPython.core.inputtransformer2 import TransformerManager
-        transform = TransformerManager().transform_cell
-        inet_families = (socket.AF_INET, socket.AF_INET6)
+    # C functions and exact types captured before any student code exists. The agent's
+    # own code uses nothing else while student code could be running, so no patch of a
+    # Python module can run student code inside the agent.
+    exec_, compile_, type_, str_, bytes_, int_, len_ = exec, compile, type, str, bytes, int, len
+    tuple_, dict_, list_, repr_, range_, frozenset_ = tuple, dict, list, repr, range, frozenset
+    function_type, module_type, base_exception = types.FunctionType, types.ModuleType, BaseException
+    base_str = BaseException.__str__
+    type_name = type.__dict__["__name__"].__get__
+    class_dict = type.__dict__["__dict__"].__get__
+    hmac_digest, sha256 = _hashlib.hmac_digest, _hashlib.openssl_sha256
+    a2b_base64, write, getcwd = binascii.a2b_base64, os.write, os.getcwd
+    start_thread, allocate_lock, stack_size = (_thread.start_new_thread, _thread.allocate_lock,
+                                               _thread.stack_size)
+    signal_, setitimer, alarm = _signal.signal, _signal.setitimer, _signal.alarm
+    timers = tuple(getattr(_signal, n) for n in ("ITIMER_REAL", "ITIMER_VIRTUAL", "ITIMER_PROF"))
+    handlers = tuple((number, _signal.getsignal(number)) for number in sorted(_signal.valid_signals())
+                     if number not in (_signal.SIGKILL, _signal.SIGSTOP)
+                     and _signal.getsignal(number) is not None)
+    async_raise = ctypes.pythonapi.PyThreadState_SetAsyncExc
+    async_raise.argtypes = (ctypes.c_ulong, ctypes.py_object)
+    inet = frozenset((int(socket.AF_INET), int(socket.AF_INET6)))
+    family_of = _socket.socket.__dict__["family"].__get__  # C: no property of a subclass runs
+    user_ns, modules_dict = shell.user_ns, sys.modules
+    from IPython.core.inputtransformer2 import TransformerManager
+    transform = TransformerManager().transform_cell
+    import ast
+    parse, expression, expr_type = ast.parse, ast.Expression, ast.Expr
+    from IPython.display import display
 
-        modules = {"builtins": builtins}
-        for name in PRELOAD:
-            try:
-                __import__(name)
-                modules[name] = sys.modules[name]
-            except Exception:  # noqa: BLE001 - a lesson may not need it
-                pass
-        snapshots = {name: dict(vars(module)) for name, module in modules.items()}
-        snapshots["builtins"] = {k: v for k, v in vars(builtins).items()
-                                 if k not in IPYTHON_MANAGED
-                                 and (not k.startswith("_") or k in ("__import__", "__build_class__"))}
-        classes = []
-        if "torch" in modules:
-            classes = [modules["torch"].Tensor, modules["torch"].nn.Module]
-        class_snapshots = [(cls, dict(vars(cls))) for cls in classes]
-        checks = modules.get("convtrain.checks")
-        check_functions = [v for v in snapshots.get("convtrain.checks", {}).values()
-                           if isinstance(v, types.FunctionType)]
-        function_parts = [(f, f.__code__, f.__defaults__, f.__kwdefaults__) for f in check_functions]
-        check_names = {name: getattr(checks, name) for name in getattr(checks, "__all__", ())}
+    modules = {"builtins": builtins}
+    for name in PRELOAD:
+        try:
+            __import__(name)
+            modules[name] = sys.modules[name]
+        except Exception:  # noqa: BLE001 - a lesson may not need it
+            pass
+    modules = types.MappingProxyType(modules)
+    snapshots = types.MappingProxyType({name: types.MappingProxyType(dict(vars(module)))
+                                        for name, module in modules.items()})
+    builtins_snapshot = types.MappingProxyType(
+        {k: v for k, v in vars(builtins).items() if k not in IPYTHON_MANAGED
+         and (not k.startswith("_") or k in ("__import__", "__build_class__"))})
+    classes = ()
+    if "torch" in modules:
+        classes = (modules["torch"].Tensor, modules["torch"].nn.Module)
+    class_snapshots = tuple((cls, types.MappingProxyType(dict(vars(cls)))) for cls in classes)
+    checks = modules.get("convtrain.checks")
+    function_parts = tuple((f, f.__code__, f.__defaults__, f.__kwdefaults__)
+                           for f in snapshots.get("convtrain.checks", {}).values()
+                           if type_(f) is function_type)
+    check_names = types.MappingProxyType({n: getattr(checks, n) for n in getattr(checks, "__all__", ())})
 
-        def note(what: str) -> None:
-            state["tamper"].add(what)
+    # Mutable state lives in cells of this scope, rebound (never mutated) by the agent.
+    tamper, forbidden, network, used = frozenset(), 0, 0, frozenset()
+    bindings: tuple = ()  # (name, value) of functions and classes trusted code defined
+    patched_builtins: list = []  # what the post_run_cell keeper put back (it may be emptied)
 
-        def from_library(value) -> bool:
-            """Whether ``value`` is code of an installed library (not made by a notebook cell)."""
-            for _ in range(4):
-                if isinstance_(value, functools.partial):
-                    value = value.func
-                elif isinstance_(value, types.MethodType):
-                    value = value.__func__
-                else:
-                    break
-            if isinstance_(value, types.ModuleType):  # installed, not made in a cell
-                if vars(value).get("__name__") in sys.builtin_module_names:
-                    return True
-                path = vars(value).get("__file__") or ""
-                path = realpath(path) if type_(path) is str and path else ""
-                return bool(path) and any(path.startswith(root + os.sep) for root in installation)
-            if isinstance_(value, (types.BuiltinFunctionType,
-                                   types.WrapperDescriptorType, types.MethodDescriptorType,
-                                   types.MethodWrapperType, types.ClassMethodDescriptorType)):
+    def in_installation(path) -> bool:
+        return type_(path) is str_ and any(path.startswith(root) for root in installation)
+
+    def from_library(value) -> bool:
+        """Whether ``value`` is code of an installed library (not made by a notebook cell).
+        Looks only at exact types, so no method of ``value`` runs."""
+        kind = type_(value)
+        if kind is module_type:
+            if value.__name__ in sys.builtin_module_names:
                 return True
-            if isinstance_(value, types.FunctionType):
-                path = value.__code__.co_filename
-            elif isinstance_(value, type):
-                path = getattr(sys.modules.get(value.__module__), "__file__", None) or ""
-            else:
+            return in_installation(object.__getattribute__(value, "__dict__").get("__file__"))
+        if kind is function_type:
+            return in_installation(value.__code__.co_filename)
+        if kind is types.MethodType:
+            return from_library(value.__func__)
+        if kind in (types.BuiltinFunctionType, types.WrapperDescriptorType,
+                    types.MethodDescriptorType, types.MethodWrapperType,
+                    types.ClassMethodDescriptorType):
+            return True
+        if issubclass(kind, type):  # a class: where its module lives
+            name = class_dict(value).get("__module__")
+            module = modules_dict.get(name) if type_(name) is str_ else None
+            if type_(module) is not module_type:
                 return False
-            path = realpath(path) if path and not path.startswith("<") else ""
-            return bool(path) and any(path.startswith(root + os.sep) for root in installation)
+            return in_installation(object.__getattribute__(module, "__dict__").get("__file__"))
+        return False
 
-        def restore(during_test: bool) -> list[str]:
-            """Put back what the tests rely on; return what student code had changed."""
-            changed = []
-            for name, module in modules.items():
-                if sys.modules.get(name, module) is not module:
-                    changed.append("sys.modules['" + name + "']")
-                    sys.modules[name] = module
-                namespace = vars(module)
-                for attribute, value in snapshots[name].items():
-                    current = namespace.get(attribute, snapshots)
-                    if current is not value:
-                        if name in STRICT_MODULES or not from_library(current):
-                            changed.append(name + "." + attribute)
-                        namespace[attribute] = value
-            for cls, snapshot in class_snapshots:
-                for attribute, value in snapshot.items():
-                    current = vars(cls).get(attribute, snapshot)
-                    if current is not value:
-                        if not from_library(current):
-                            changed.append(type_name(cls) + "." + attribute)
-                        setattr(cls, attribute, value)
-                for attribute in [k for k in vars(cls) if k not in snapshot]:
-                    changed.append(type_name(cls) + "." + attribute)
-                    delattr(cls, attribute)
-            for function, code, defaults, kwdefaults in function_parts:
-                if function.__code__ is not code or function.__defaults__ is not defaults \
-                        or function.__kwdefaults__ is not kwdefaults:
-                    changed.append("convtrain.checks." + function.__name__ + " (its code)")
-                    function.__code__, function.__defaults__ = code, defaults
-                    function.__kwdefaults__ = kwdefaults
-            if gettrace() is not None or getprofile() is not None:
-                if during_test:
-                    changed.append("sys.settrace/setprofile")
-                settrace(None)
-                setprofile(None)
-            namespace = shell.user_ns
-            for alias, module_name in ALIASES.items():
-                module, current = modules.get(module_name), namespace.get(alias)
-                # A lesson may use a name for a library object of its own (FiftyOne's
-                # ViewField as F): only an object notebook code made is an impostor.
-                if module is not None and current is not None and current is not module \
-                        and alias not in state["bindings"] and not from_library(current):
-                    changed.append("the name " + alias)
-                    namespace[alias] = module
-            for name, value in check_names.items():
-                if name in namespace and namespace[name] is not value:
-                    changed.append("the name " + name)
-                    namespace[name] = value
-            for name, value in state["bindings"].items():
-                if namespace.get(name, value) is not value:  # a helper a trusted cell defined
-                    namespace[name] = value
-            for what in changed:
-                note(what + (" (while a test ran)" if during_test else ""))
-            return changed
+    def restore(during_test: bool) -> tuple:
+        """Put back what the tests rely on; return what student code had changed."""
+        changed = []
+        for name, module in modules.items():
+            if modules_dict.get(name, module) is not module:
+                changed.append("sys.modules['" + name + "']")
+                modules_dict[name] = module
+            namespace = object.__getattribute__(module, "__dict__")
+            snapshot = builtins_snapshot if name == "builtins" else snapshots[name]
+            for attribute, value in snapshot.items():
+                current = namespace.get(attribute, snapshot)
+                if current is not value:
+                    if name in STRICT_MODULES or not from_library(current):
+                        changed.append(name + "." + attribute)
+                    namespace[attribute] = value
+            if name == "convtrain.checks":
+                for attribute in [k for k in namespace if k not in snapshot]:
+                    changed.append(name + "." + attribute + " (added)")
+                    del namespace[attribute]
+        for cls, snapshot in class_snapshots:
+            current_dict = class_dict(cls)
+            for attribute, value in snapshot.items():
+                current = current_dict.get(attribute, snapshot)
+                if current is not value:
+                    if not from_library(current):
+                        changed.append(type_name(cls) + "." + attribute)
+                    setattr(cls, attribute, value)
+            for attribute in [k for k in current_dict if k not in snapshot]:
+                changed.append(type_name(cls) + "." + attribute)
+                delattr(cls, attribute)
+        for function, code, defaults, kwdefaults in function_parts:
+            if function.__code__ is not code or function.__defaults__ is not defaults \
+                    or function.__kwdefaults__ is not kwdefaults:
+                changed.append("convtrain.checks." + function.__name__ + " (its code)")
+                function.__code__, function.__defaults__ = code, defaults
+                function.__kwdefaults__ = kwdefaults
+        trusted = dict_(bindings)
+        for name, value in check_names.items():
+            if name in user_ns and user_ns[name] is not value and name not in trusted:
+                changed.append("the name " + name)
+                user_ns[name] = value
+        for name, value in bindings:
+            if name in user_ns and user_ns[name] is not value:  # a helper a trusted cell defined
+                user_ns[name] = value
+        return tuple_(changed)
 
-        def forget_history() -> None:
-            """The setup cell and earlier cells must not be readable from IPython's history."""
-            for name in [k for k in linecache.cache if "ipykernel_" in k or k.startswith("<ipython-input")]:
-                linecache.cache.pop(name, None)
-            history = getattr(shell, "history_manager", None)
-            if history is not None:
-                for lines in (history.input_hist_parsed, history.input_hist_raw):
-                    lines[:] = [""] * len_(lines)
-                history.output_hist.clear()
-            for name in [k for k in shell.user_ns if k in ("_i", "_ii", "_iii")
-                         or (k.startswith("_i") and k[2:].isdigit())]:
-                shell.user_ns[name] = ""
+    def swap_aliases() -> dict:
+        """Give trusted code the modules under their usual names; return the student's values,
+        put back afterwards (a variable called ``checks`` is no impostor)."""
+        saved = {}
+        trusted = dict_(bindings)
+        for alias, module_name in ALIASES.items():
+            module = modules.get(module_name)
+            if module is None or alias not in user_ns or alias in trusted:
+                continue
+            current = user_ns[alias]
+            if current is not module and not from_library(current):
+                saved[alias] = current
+                user_ns[alias] = module
+        return saved
 
-        def is_protected(path) -> bool:
+    def forget_history() -> None:
+        history = user_ns.get("_ih")
+        if type_(history) is list_:
+            history[:] = [""] * len_(history)
+        for name in [k for k in user_ns if k in ("_i", "_ii", "_iii") or
+                     (k.startswith("_i") and k[2:].isdigit())]:
+            user_ns[name] = ""
+
+    def quiet_signals() -> None:
+        """No handler or timer of the student's may run while the agent works."""
+        for which in timers:
+            setitimer(which, 0)
+        alarm(0)
+        for number, handler in handlers:
             try:
-                if isinstance_(path, int):
-                    return False
-                resolved = realpath(fsdecode(path))
-            except Exception:  # noqa: BLE001
-                return False
-            while True:
-                if sha256(resolved.encode()).hexdigest() in protected:
-                    return True
-                parent = dirname(resolved)
-                if parent == resolved:
-                    return False
-                resolved = parent
+                signal_(number, handler)
+            except (OSError, ValueError, TypeError):
+                pass
 
-        def is_remote(sock, address) -> bool:
-            if getattr(sock, "family", None) not in inet_families:
-                return False  # Unix sockets (DataLoader workers, the kernel itself) are local
-            host = address[0] if isinstance_(address, tuple) and address else address
-            if isinstance_(host, bytes):
-                host = host.decode(errors="replace")
-            return isinstance_(host, str) and not (host in LOOPBACK or host.startswith("127."))
+    def open_token(token):
+        """(kind, region, nonce, code) of a token sealed with ``key``, else None."""
+        if type_(token) is not str_:
+            return None
+        try:
+            raw = a2b_base64(token)
+        except Exception:  # noqa: BLE001
+            return None
+        iv, tag, body = raw[:16], raw[16:48], raw[48:]
+        if hmac_digest(key, iv + body, "sha256") != tag:
+            return None
+        stream = b"".join([sha256(key + iv + i.to_bytes(8, "big")).digest()
+                           for i in range_((len_(body) + 31) // 32)])[:len_(body)]
+        plain = (int_.from_bytes(body, "big") ^ int_.from_bytes(stream, "big")).to_bytes(len_(body), "big")
+        parts = plain.decode().split("\n", 3)
+        return tuple_(parts) if len_(parts) == 4 else None
 
-        def audit(event: str, args: tuple) -> None:
-            if state["busy"]:
-                return
-            if state["in_test"] and event in REFUSED_IN_TESTS:
-                note(event + " (while a test ran)")
-                raise RuntimeError("convtrain grading: " + event + " is not allowed while a test runs")
-            if event in ("open", "os.listdir", "os.scandir"):
-                state["busy"] = True
-                try:
-                    denied = bool(args) and args[0] is not None and is_protected(args[0])
-                finally:
-                    state["busy"] = False
-                if denied:
-                    state["forbidden"] += 1
-                    raise PermissionError("convtrain grading: the course's private files are off limits")
-            elif event in ("socket.connect", "socket.sendto") and len_(args) > 1 \
-                    and is_remote(args[0], args[1]):
-                state["network"] += 1
-                raise OSError("convtrain grading: network access is disabled")
-            elif event == "socket.getaddrinfo" and args and isinstance_(args[0], (str, bytes)):
-                host = args[0].decode(errors="replace") if isinstance_(args[0], bytes) else args[0]
-                if not (host in LOOPBACK or host.startswith("127.")):
-                    state["network"] += 1
-                    raise OSError("convtrain grading: network access is disabled")
-
-        def describe(error: BaseException) -> list:
-            try:
-                message = base_str(error)
-                if type_(message) is not str:
-                    message = "<unprintable message>"
-            except BaseException:  # noqa: BLE001 - a student exception may lie about itself
+    def describe(error) -> list:
+        try:
+            message = base_str(error)
+            if type_(message) is not str_:
                 message = "<unprintable message>"
-            return [type_name(type_(error)), message[:MESSAGE_LIMIT]]
+        except base_exception:  # noqa: BLE001 - a student exception may lie about itself
+            message = "<unprintable message>"
+        return [type_name(type_(error)), message[:MESSAGE_LIMIT]]
 
-        def execute(source: str, filename: str) -> None:
-            """Run ``source`` in the user namespace; show a last expression as IPython would."""
-            tree = ast.parse(transform(source), filename)
-            last = None
-            if tree.body and isinstance_(tree.body[-1], ast.Expr):
-                last = ast.Expression(tree.body.pop().value)
-            exec_(compile_(tree, filename, "exec"), shell.user_ns)
-            if last is not None:
-                value = eval(compile_(last, filename, "eval"), shell.user_ns)  # noqa: S307
-                if value is not None:
-                    from IPython.display import display
-                    display(value)
+    def run_on_thread(kind: str, code: str) -> tuple:
+        """Run ``code`` on a fresh thread; return ("pass", None) or (status, [type, message])."""
+        result = None
+        done = allocate_lock()
+        done.acquire()
 
-        def run(token: str) -> None:
-            """Open a sealed token, run its code as trusted, print the signed record."""
-            payload = open_token(key, token)
-            record = {"region": payload["region"], "nonce": payload["nonce"]}
-            restore(during_test=False)
-            forget_history()
-            before = dict(shell.user_ns)
-            state["in_test"] = payload["kind"] == "test"
+        def body():
+            nonlocal result
             try:
-                execute(payload["code"], "<convtrain " + payload["kind"] + ">")
-                record["status"] = "pass"
-            except KeyboardInterrupt:
-                record["status"], record["error"] = "interrupted", ["KeyboardInterrupt", ""]
-            except BaseException as error:  # noqa: BLE001 - any failure fails the region
-                record["status"], record["error"] = "fail", describe(error)
+                filename = "<convtrain " + kind + ">"
+                tree = parse(transform(code), filename)
+                last = None
+                if tree.body and type_(tree.body[-1]) is expr_type:
+                    last = expression(tree.body.pop().value)
+                exec_(compile_(tree, filename, "exec"), user_ns)
+                if last is not None:
+                    value = eval(compile_(last, filename, "eval"), user_ns)  # noqa: S307
+                    if value is not None:
+                        display(value)
+                result = ("pass", None)
+            except base_exception as error:  # noqa: BLE001 - any failure fails the region
+                result = ("fail", describe(error))
             finally:
-                state["in_test"] = False
-            if payload["kind"] == "test" and restore(during_test=True):
-                record["status"] = "fail"
-                record.setdefault("error", ["Tampering", "the code under test changed the grader's "
-                                            "tools while the test ran"])
-            for name, value in shell.user_ns.items():  # helpers trusted code defined stay trusted
-                if not name.startswith("_") and before.get(name, before) is not value \
-                        and isinstance_(value, (types.FunctionType, type)):
-                    state["bindings"][name] = value
-            record.update(tamper=sorted(state["tamper"]), forbidden=state["forbidden"],
-                          network=state["network"])
-            write("\n" + mark + " " + sign(key, record) + "\n")
-            flush()
+                done.release()
 
-        def after_cell(result=None) -> None:
-            # After every cell, before ipykernel replies: a patched builtin (isinstance, say)
-            # would otherwise break the kernel itself.
-            for name in STRICT_MODULES:
-                module = modules.get(name)
-                if module is None:
-                    continue
-                namespace = vars(module)
-                for attribute, value in snapshots[name].items():
-                    if namespace.get(attribute, snapshots) is not value:
-                        note(name + "." + attribute)
-                        namespace[attribute] = value
+        previous = stack_size(STACK_SIZE)
+        try:
+            ident = start_thread(body, ())
+        finally:
+            stack_size(previous)
+        try:
+            done.acquire()
+        except KeyboardInterrupt:  # the grader's watchdog: the cell ran past its limit
+            async_raise(ident, KeyboardInterrupt)
+            if not done.acquire(timeout=min(cell_timeout, 4.0)):
+                return ("interrupted", ["KeyboardInterrupt", "the test did not stop"])
+            return ("interrupted", ["KeyboardInterrupt", ""])
+        return result if type_(result) is tuple_ else ("fail", ["NoVerdict", ""])
 
-        agent = types.SimpleNamespace(run=run)
-        shell.user_ns[config["agent_name"]] = agent
-        shell.events.register("post_run_cell", after_cell)
-        sys.addaudithook(audit)
+    def sign_and_write(record: dict) -> None:
+        text = repr_(record).encode()
+        line = b"\n" + mark + b" " + text + b" " + hmac_digest(key, text, "sha256").hex().encode() + b"\n"
+        write(records_fd, line)
+
+    def agent(event: str, args: tuple) -> None:
+        nonlocal tamper, forbidden, network, used, bindings
+        if event in REFUSED:
+            tamper = tamper | {event}
+            raise RuntimeError("convtrain grading: " + event + " is not allowed")
+        if event in ("open", "os.listdir", "os.scandir"):
+            if args and is_protected(args[0]):
+                forbidden += 1
+                raise PermissionError("convtrain grading: the course's private files are off limits")
+            return
+        if event in ("socket.connect", "socket.sendto", "socket.getaddrinfo"):
+            if is_remote(event, args):
+                network += 1
+                raise OSError("convtrain grading: network access is disabled")
+            return
+        if event != "convtrain.agent":
+            return
+        opened = open_token(args[0] if args else None)
+        if opened is None or opened[2] in used:
+            return
+        kind, region, nonce, code = opened
+        used = used | {nonce}
+        quiet_signals()
+        changed = restore(during_test=False)
         forget_history()
+        saved = swap_aliases()
+        before = dict_(user_ns)
+        status, error = run_on_thread(kind, code)
+        for alias, value in saved.items():
+            if user_ns.get(alias) is modules.get(ALIASES[alias]):
+                user_ns[alias] = value
+        during = restore(during_test=True) if kind == "test" else ()
+        if during and status == "pass":
+            status, error = "fail", ["Tampering", "the code under test changed the grader's tools "
+                                                  "while the test ran"]
+        new = tuple_((name, value) for name, value in user_ns.items()
+                     if type_(name) is str_ and not name.startswith("_")
+                     and before.get(name, before) is not value
+                     and (type_(value) is function_type or issubclass(type_(value), type)))
+        if new:
+            bindings = tuple_((n, v) for n, v in bindings if n not in dict_(new)) + new
+        kept = [w for w in patched_builtins if type_(w) is str_]
+        tamper = tamper | frozenset_(changed) | frozenset_(kept) \
+            | frozenset_(w + " (while a test ran)" for w in during)
+        record = {"region": region, "nonce": nonce, "status": status,
+                  "tamper": sorted(tamper), "forbidden": forbidden, "network": network}
+        if error is not None:
+            record["error"] = [str_(error[0]), str_(error[1])]
+        sign_and_write(record)
+
+    def is_protected(path) -> bool:
+        """Whether ``path`` is inside a private folder; plain string work, no library code."""
+        if type_(path) is bytes_:
+            try:
+                path = path.decode()
+            except UnicodeDecodeError:
+                return False
+        if type_(path) is not str_:
+            return False
+        if not path.startswith("/"):
+            path = getcwd() + "/" + path
+        parts = []
+        for part in path.split("/"):
+            if part == "..":
+                if parts:
+                    parts.pop()
+            elif part and part != ".":
+                parts.append(part)
+        for count in range_(len_(parts), -1, -1):
+            candidate = "/" + "/".join(parts[:count])
+            if sha256(candidate.encode()).hexdigest() in protected:
+                return True
+        return False
+
+    def is_remote(event: str, args: tuple) -> bool:
+        if event == "socket.getaddrinfo":
+            host = args[0] if args else None
+        else:
+            try:
+                family = int_(family_of(args[0]))
+            except Exception:  # noqa: BLE001 - not a socket: not ours to judge
+                return False
+            if len_(args) < 2 or family not in inet:
+                return False  # Unix sockets (DataLoader workers, the kernel itself) are local
+            host = args[1][0] if type_(args[1]) is tuple_ and args[1] else args[1]
+        if type_(host) is bytes_:
+            host = host.decode(errors="replace")
+        return type_(host) is str_ and not (host in LOOPBACK or host.startswith("127."))
+
+    shell.events.register("post_run_cell", _builtins_keeper(builtins_snapshot, patched_builtins))
+    sys.addaudithook(agent)
+    forget_history()
+
+
+def _builtins_keeper(snapshot, seen: list):
+    """A post_run_cell callback that puts builtins back right after every cell, before
+    ipykernel replies (a patched ``isinstance`` would otherwise break the kernel itself).
+    It shares nothing with the agent but the list where it notes what it put back."""
+    namespace = vars(builtins)
+
+    def keep_builtins(result=None) -> None:
+        for name, value in snapshot.items():
+            if namespace.get(name, snapshot) is not value:
+                seen.append("builtins." + name)
+                namespace[name] = value
+
+    return keep_builtins
