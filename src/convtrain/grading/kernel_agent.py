@@ -204,14 +204,13 @@ def _setup(shell, config: dict) -> None:  # noqa: C901 - one closure scope on pu
                 changed.append("convtrain.checks." + function.__name__ + " (its code)")
                 function.__code__, function.__defaults__ = code, defaults
                 function.__kwdefaults__ = kwdefaults
-        trusted = dict_(bindings)
         for name, value in check_names.items():
-            if name in user_ns and user_ns[name] is not value and name not in trusted:
+            if name in user_ns and user_ns[name] is not value:
                 changed.append("the name " + name)
                 user_ns[name] = value
         for name, value in bindings:
-            if name in user_ns and user_ns[name] is not value:  # a helper a trusted cell defined
-                user_ns[name] = value
+            if name in user_ns and user_ns[name] is not value and name not in check_names:
+                user_ns[name] = value  # a helper a trusted cell defined
         return tuple_(changed)
 
     def swap_aliases() -> dict:
