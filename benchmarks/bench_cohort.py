@@ -46,20 +46,23 @@ def memory_in_use_mb() -> float:
 
 
 def run_processes(marker: str) -> tuple[int, list[int]]:
-    """(live kernels, every pid) among processes whose command line mentions ``marker``."""
-    kernels, pids = 0, []
+    """(live kernels, every pid) among processes whose command line mentions ``marker``.
+    A process forked by a kernel (a DataLoader worker) keeps the kernel's command line:
+    it counts as a process, not as another kernel."""
+    kernels, pids, parents = set(), [], {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             text = Path(f"/proc/{entry}/cmdline").read_bytes().decode(errors="replace")
-        except OSError:
+            parents[int(entry)] = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
             continue
         if marker in text:
             pids.append(int(entry))
             if "ipykernel_launcher" in text and not text.startswith("bwrap"):
-                kernels += 1
-    return kernels, pids
+                kernels.add(int(entry))
+    return len([pid for pid in kernels if parents.get(pid) not in kernels]), pids
 
 
 class Sampler(threading.Thread):
