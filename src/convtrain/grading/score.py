@@ -2,9 +2,9 @@
 
 A test cell earns its points when every region of it (visible, then hidden) passed:
 its cell ran to its end and the kernel agent signed exactly one record for it that
-says ``pass`` (see ``guard``). Output on stderr never costs points. Messages for feedback come only from visible regions and
-have any text of the hidden tests blanked out; a hidden failure is reported as such,
-with the exception's type only.
+says ``pass`` (see ``guard``). Output on stderr never costs points. Messages for
+feedback come only from visible regions and have any text of the hidden tests blanked
+out; a hidden failure is reported as such, with the exception's type only.
 """
 
 from __future__ import annotations
