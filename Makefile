@@ -39,7 +39,7 @@ build: setup
 	$(BIN)/convtrain build
 
 demo: setup
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m convtrain.demo --jobs $(JOBS)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m convtrain.instructor.demo --jobs $(JOBS)
 
 # Two runs: nbval keeps a notebook's cells on one worker only with --dist loadfile;
 # the test suite balances better with --dist loadgroup (groups marked in the tests).

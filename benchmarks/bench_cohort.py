@@ -3,7 +3,7 @@
     python benchmarks/bench_cohort.py                      # >= 150 notebooks, every lesson, --jobs 2
     python benchmarks/bench_cohort.py --copies 1 --lessons 00_building_blocks   # a quick look
 
-Writes the round-trip cohort of ``convtrain.cohort`` (per lesson: perfect, untouched,
+Writes the round-trip cohort of ``convtrain.instructor.cohort`` (per lesson: perfect, untouched,
 one exercise solved, the Colab copy) ``--copies`` times under different student ids into
 a scratch folder, grades it with the real command against a scratch copy of the course,
 and samples the machine every half second while it runs. It prints
@@ -34,7 +34,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from convtrain import build, cohort  # noqa: E402
+from convtrain.instructor import cohort, course  # noqa: E402
 
 
 def memory_in_use_mb() -> float:
@@ -84,12 +84,12 @@ def main() -> None:
     parser.add_argument("--lessons", nargs="*", default=None)
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args()
-    lessons = args.lessons or build.lessons(REPO)
+    lessons = args.lessons or course.lessons(REPO / "solutions")
     scratch = Path(tempfile.mkdtemp(prefix="bench-cohort-"))
     # TMPDIR marks every scratch folder (and so every kernel's command line) of this run.
     tmp = scratch / "tmp"
     tmp.mkdir()
-    course = cohort.scratch_course(REPO, scratch / "course-copy", lessons)
+    course_dir = cohort.scratch_course(REPO, scratch / "course-copy", lessons)
     expected = {}
     flat = scratch / "cohort"  # student ids differ between copies: copy<N>-<student>
     flat.mkdir()
@@ -103,7 +103,7 @@ def main() -> None:
     out = scratch / "out"
     env = dict(os.environ, TMPDIR=str(tmp), OMP_NUM_THREADS="1")
     command = [str(Path(sys.executable).parent / "convtrain"), "grade", str(flat), "--out", str(out),
-               "--course", str(course), "--jobs", str(args.jobs)]
+               "--course", str(course_dir), "--jobs", str(args.jobs)]
     sampler = Sampler(str(tmp))
     sampler.start()
     started = time.monotonic()

@@ -93,7 +93,7 @@ def plain_execution(submissions: Path, scratch: Path) -> float:
 
 
 def _run_plain(path: Path, scratch: Path, workdir: Path) -> None:
-    from convtrain.headless import notebook_client  # no Output-widget stall (see there)
+    from convtrain.instructor.headless import notebook_client  # no Output-widget stall (see there)
 
     notebook = nbformat.read(path, as_version=4)
     shutil.copytree(scratch / "workshops" / path.stem, workdir, dirs_exist_ok=True)  # data files
@@ -102,7 +102,7 @@ def _run_plain(path: Path, scratch: Path, workdir: Path) -> None:
 
 
 def grade(submissions: Path, course: Path, out: Path, jobs: int) -> float:
-    from convtrain.grading.command import main
+    from convtrain.instructor.grading.command import main
 
     started = time.monotonic()
     status = main([str(submissions), "--out", str(out), "--course", str(course), "--jobs", str(jobs)])

@@ -4,8 +4,8 @@ Each notebook runs in a fresh kernel, one at a time, kernel start included: what
 student on a 2-core CPU or CI experiences. The issue budget is 60 s per lesson.
 Kernels run with one torch thread (OMP_NUM_THREADS=1, as the test suite does; override
 by setting it): the lessons' models are tiny, and on this 2-core machine two threads
-were slower. Notebooks run through `convtrain.demo.execute`, whose client is no
-Output-widget frontend (`convtrain.headless`): nbclient's frontend mimic stalled the
+were slower. Notebooks run through `convtrain.instructor.demo.execute`, whose client is no
+Output-widget frontend (`convtrain.instructor.headless`): nbclient's frontend mimic stalled the
 interact cell of 02_dropout for up to the cell timeout.
 
     python benchmarks/time_notebooks.py [LESSON ...]
@@ -16,8 +16,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from convtrain import build
-from convtrain.demo import execute
+from convtrain.instructor import course
+from convtrain.instructor.demo import execute
 
 BUDGET_SECONDS = 60
 
@@ -25,8 +25,8 @@ BUDGET_SECONDS = 60
 def main(argv: list[str]) -> None:
     os.environ["CONVTRAIN_PROFILE"] = "fast"
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    root = build.repo_root()
-    lessons = argv or build.lessons(root)
+    root = course.repo_root()
+    lessons = argv or course.lessons(root / "solutions")
     print(f"| lesson | wall time (s), fast profile, {os.cpu_count()} cores, "
           f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']} | within {BUDGET_SECONDS} s |")
     print("|---|---:|---|")

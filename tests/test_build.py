@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from convtrain import build
+from convtrain.instructor import build, course
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSON = "00_building_blocks"
@@ -67,9 +67,10 @@ def test_unknown_lesson_is_a_clear_error(course_copy):
 
 
 def test_outside_a_checkout_the_error_says_where_to_run(tmp_path, monkeypatch):
-    monkeypatch.setattr(build, "__file__", str(tmp_path / "src" / "convtrain" / "build.py"))
-    with pytest.raises(FileNotFoundError, match="inside a clone"):
-        build.repo_root(tmp_path)
+    monkeypatch.setattr(course, "__file__", str(tmp_path / "src" / "convtrain" / "instructor"
+                                                / "course.py"))
+    with pytest.raises(course.CourseError, match="inside a clone"):
+        course.repo_root(tmp_path)
 
 
 def test_links_point_at_the_workshop_on_main():
@@ -78,5 +79,5 @@ def test_links_point_at_the_workshop_on_main():
     assert colab.startswith("https://colab.research.google.com/github/")
     assert f"workshops/{LESSON}/{LESSON}.ipynb" in kaggle
     readme = (ROOT / "README.md").read_text()
-    for lesson in build.lessons(ROOT):
+    for lesson in course.lessons(ROOT / "solutions"):
         assert build.notebook_links(lesson)[0] in readme, f"README lacks the Colab link of {lesson}"

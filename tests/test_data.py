@@ -1,5 +1,5 @@
 """convtrain.data: offline data, statistics, splits, image folders, transforms, and the
-fruits/CIFAR-10 lookup, all without the network (kagglehub is replaced by a fake)."""
+fruits lookup, all without the network (kagglehub is replaced by a fake)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import types
-import urllib.error
 import zipfile
 from pathlib import Path
 
@@ -440,7 +439,7 @@ def test_fruits_explains_a_folder_that_is_not_the_dataset(fruit_env):
         data.fruits("val", root=fruit_env.folder)
 
 
-# ----------------------------------------------------------------- downloads and CIFAR-10
+# ----------------------------------------------------------------- downloads
 
 
 def test_extract_zip_checks_sha256_and_refuses_paths_outside(tmp_path):
@@ -474,19 +473,6 @@ def test_download_verifies_the_checksum_and_never_leaves_partial_files(tmp_path)
         data.download((tmp_path / "missing.bin").as_uri(), tmp_path / "cache" / "m.bin")
 
 
-def test_cifar10_offline_raises_a_clear_error(tmp_path, monkeypatch):
-    import torchvision.datasets.cifar as cifar_module
-
-    def offline(*args, **kwargs):
-        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
-
-    monkeypatch.setattr(cifar_module, "download_and_extract_archive", offline)
-    with pytest.raises(ConnectionError, match="CONVTRAIN_PROFILE=fast"):
-        data.cifar10("train", root=tmp_path)
-    with pytest.raises(ValueError, match="split"):
-        data.cifar10("validation", root=tmp_path)
-
-
 def test_importing_data_loads_no_heavy_optional_packages():
     code = ("import sys, convtrain.data; heavy = {'fiftyone', 'kagglehub', 'sklearn', 'skimage', "
             "'matplotlib', 'nbgrader'} & set(sys.modules); print(sorted(heavy))")
@@ -495,7 +481,7 @@ def test_importing_data_loads_no_heavy_optional_packages():
 
 
 @pytest.mark.parametrize("module", ["offline", "stats", "splits", "folders", "transforms",
-                                    "downloads", "cifar", "kaggle_fruits", "__init__"])
+                                    "downloads", "kaggle_fruits", "__init__"])
 def test_docstring_examples_run(module):
     import doctest
     import importlib

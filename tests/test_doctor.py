@@ -155,7 +155,7 @@ def test_docstring_examples_run():
 
 
 def test_grading_sandbox_is_found_here_or_its_install_command_is_named(monkeypatch):
-    from convtrain.grading import sandbox
+    from convtrain.instructor.grading import sandbox
 
     real_which = doctor.shutil.which
     if real_which("bwrap"):

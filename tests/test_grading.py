@@ -25,7 +25,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent / "grading_fixtures"))
 import tiny_course  # noqa: E402
 
-from convtrain.grading.command import main  # noqa: E402
+from convtrain.instructor.grading.command import main  # noqa: E402
 
 # With `-n 2 --dist loadgroup` one worker grades the cohort once (not once per worker)
 # while the other runs the separate command runs marked SIDE.
@@ -432,7 +432,7 @@ def test_interrupted_run_converges_to_the_same_grades(course_root, tmp_path):
     for student, answers in {"a1": ("double",), "a2": ("count",), "a3": ("double", "mean")}.items():
         write(submissions / student / f"{LESSON}.ipynb", nbformat.writes(nbs.solved(answers)))
     out = tmp_path / "out"
-    command = [sys.executable, "-c", "import sys; from convtrain.grading.command import main; "
+    command = [sys.executable, "-c", "import sys; from convtrain.instructor.grading.command import main; "
                "sys.exit(main(sys.argv[1:]))", str(submissions), "--out", str(out),
                "--course", str(course_root / "course"), "--timeout-cell", CELL_TIMEOUT]
     process = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL,

@@ -159,8 +159,8 @@ def world(tmp_path_factory):
     others = [other for other in (_plant_other_copy(HOME, root),
                                   _plant_other_copy(Path(tempfile.gettempdir()), root)) if other]
     import convtrain.checks
-    import convtrain.grading.guard
-    import convtrain.grading.score
+    import convtrain.instructor.grading.guard
+    import convtrain.instructor.grading.score
 
     version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
     values = {
@@ -169,8 +169,8 @@ def world(tmp_path_factory):
         "SITE": site.getsitepackages()[0], "PYVER": version,
         "BASESITE": f"{sys.base_prefix}/lib/{version}/site-packages",
         "PYC:checks": importlib.util.cache_from_source(convtrain.checks.__file__),
-        "PYC:guard": importlib.util.cache_from_source(convtrain.grading.guard.__file__),
-        "PYC:score": importlib.util.cache_from_source(convtrain.grading.score.__file__),
+        "PYC:guard": importlib.util.cache_from_source(convtrain.instructor.grading.guard.__file__),
+        "PYC:score": importlib.util.cache_from_source(convtrain.instructor.grading.score.__file__),
     }
     targets = {name: [Path(_render(t, values)) for t in item.targets] for name, item in ATTACKS.items()}
     markers = {name: [_render(m, values) for m in item.markers] for name, item in ATTACKS.items()}

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from convtrain.grading import guard, report
-from convtrain.grading.course import Assignment, CellSpec, split_hidden
-from convtrain.grading.discover import clean_name, discover, identify, unpack
-from convtrain.grading.restore import restore
+from convtrain.instructor.course import split_hidden
+from convtrain.instructor.grading import guard, report
+from convtrain.instructor.grading.discover import clean_name, discover, identify, unpack
+from convtrain.instructor.grading.gradebook import Assignment, CellSpec
+from convtrain.instructor.grading.restore import restore
 
 TEST_SOURCE = "check(f(1), 2)\n### BEGIN HIDDEN TESTS\ncheck(f(5), 10)\n### END HIDDEN TESTS\nprint('ok')"
 

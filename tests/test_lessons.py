@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from convtrain import bootstrap, build, cohort
+from convtrain import bootstrap
+from convtrain.instructor import build, cohort, course
 
 ROOT = Path(__file__).resolve().parents[1]
-LESSONS = build.lessons(ROOT)
+LESSONS = course.lessons(ROOT / "solutions")
 HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 
 
@@ -50,7 +51,7 @@ def test_nbgrader_structure(lesson):
     notebook = load(lesson)
     ids, graded = [], []
     for cell in notebook["cells"]:
-        meta = cohort.nbgrader_meta(cell)
+        meta = course.nbgrader_meta(cell)
         assert not cell.get("outputs"), f"{lesson}: solutions carry no outputs"
         if not meta:
             continue

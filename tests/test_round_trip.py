@@ -1,6 +1,6 @@
 """The grading round trip of every lesson, graded by the command instructors run.
 
-The cohort of ``convtrain.cohort`` (per lesson: the perfect notebook, the untouched
+The cohort of ``convtrain.instructor.cohort`` (per lesson: the perfect notebook, the untouched
 workshop, one exercise solved, and the perfect one as Colab saves it under an LMS's
 name) is graded ONCE, exactly as the README tells instructors to:
 
@@ -32,10 +32,10 @@ from pathlib import Path
 
 import pytest
 
-from convtrain import build, cohort
+from convtrain.instructor import cohort, course
 
 ROOT = Path(__file__).resolve().parents[1]
-LESSONS = build.lessons(ROOT)
+LESSONS = course.lessons(ROOT / "solutions")
 SOLVE_EACH = os.environ.get("CONVTRAIN_ROUNDTRIP_EACH") == "1"
 GRADE_TIMEOUT = 40 * 60  # far above the measured run; a hang fails instead of blocking CI
 

@@ -138,9 +138,3 @@ def test_colab_wins_over_ci_and_kaggle_input_folder_means_kaggle(plain_machine):
     plain_machine.setitem(sys.modules, "google.colab", object())
     assert ct.environment() == "colab"
 
-
-def test_doctor_entry_point_in_runtime_runs_the_report(monkeypatch, capsys):
-    monkeypatch.setattr("convtrain.doctor.report", lambda **kwargs: [])
-    monkeypatch.setattr("convtrain.doctor.format_report", lambda checks: "report printed")
-    assert runtime.doctor([]) == 0
-    assert capsys.readouterr().out.strip() == "report printed"

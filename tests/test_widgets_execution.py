@@ -5,7 +5,7 @@ wrote the widget's state back to the kernel on the shell socket while nbclient w
 there for the cell's reply: the reply was then noticed only when that wait timed out
 (02_dropout stalled up to 300 s), and with ``store_widget_state=False`` it raised
 ``KeyError`` (``convtrain grade`` of an untouched 06_ensembling: ``grader_error``).
-``convtrain.headless`` gives a client without that stand-in; these tests check that the
+``convtrain.instructor.headless`` gives a client without that stand-in; these tests check that the
 client sends the kernel no comm message at all (the cause of the stall) and that widget
 outputs land in the cell. How long the lessons take is measured by the benchmarks.
 """
@@ -138,7 +138,7 @@ def test_headless_client_is_no_output_widget_frontend(store_widget_state):
     assert [out.text for out in cell.outputs] == ["after clear\n"]  # the kernel's view, as nbval's
 
 
-# -- real kernels, executed like convtrain.demo, benchmarks/time_notebooks.py, convtrain grade --
+# -- real kernels, executed like convtrain.instructor.demo, benchmarks/time_notebooks.py, convtrain grade --
 
 def _notebook(tmp_path, *sources: str):
     path = tmp_path / "widgets.ipynb"

@@ -4,6 +4,10 @@ Import it as ``import convtrain as ct``. The runtime helpers are re-exported
 (``ct.profile()``, ``ct.device()``, ``ct.seed_everything(0)``); every other room is
 a module loaded on first use (``ct.data``, ``ct.models``, ``ct.train``, ``ct.plots``,
 ``ct.checks``), so ``import convtrain`` stays fast in a Colab cell.
+
+This package is what a student's notebook imports. The instructor's tooling (building
+workshops, the gradebook, grading, the demo cohort) lives in ``convtrain.instructor``;
+nothing here imports it.
 """
 
 from __future__ import annotations
@@ -15,8 +19,7 @@ from convtrain.runtime import device, environment, profile, seed_everything
 __version__ = "0.1.0"
 __all__ = ["device", "environment", "profile", "seed_everything", "__version__"]
 
-_SUBMODULES = {"bootstrap", "build", "checks", "cli", "data", "doctor", "grading",
-               "models", "plots", "runtime", "train"}
+_SUBMODULES = {"bootstrap", "checks", "data", "doctor", "models", "plots", "runtime", "train"}
 
 
 def __getattr__(name: str):

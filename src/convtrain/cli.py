@@ -17,8 +17,8 @@ import sys
 # subcommand -> (module, one-line help)
 COMMANDS = {
     "doctor": ("convtrain.doctor", "check Python, torch, the device and the optional parts"),
-    "build": ("convtrain.build", "generate the student notebooks in workshops/ from solutions/"),
-    "grade": ("convtrain.grading.command", "autograde a folder or zip of submissions"),
+    "build": ("convtrain.instructor.build", "generate the student notebooks in workshops/ from solutions/"),
+    "grade": ("convtrain.instructor.grading.command", "autograde a folder or zip of submissions"),
 }
 
 

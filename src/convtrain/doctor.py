@@ -259,7 +259,7 @@ def check_grading_sandbox() -> Check:
     import site
     import tempfile
 
-    from convtrain.grading import sandbox
+    from convtrain.instructor.grading import sandbox
 
     installation = [sys.prefix, sys.base_prefix, str(Path(convtrain.__file__).resolve().parent),
                     *site.getsitepackages()]

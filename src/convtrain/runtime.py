@@ -134,15 +134,3 @@ def environment() -> str:
     if os.environ.get("CI"):
         return "ci"
     return "local"
-
-
-def doctor(argv: list[str] | None = None) -> int:
-    """Print whether this machine is ready for the course (``convtrain doctor``); 0 if it is.
-
-    >>> doctor()  # doctest: +SKIP
-    convtrain doctor
-      ok    Python       3.11.7 ...
-    """
-    from convtrain.doctor import main  # imported here: it checks optional packages
-
-    return main(argv)

@@ -95,7 +95,8 @@ def build_course(root: Path) -> Path:
     source.mkdir(parents=True)
     nbformat.write(solution_notebook(), source / f"{LESSON}.ipynb")
     (root / "workshops").mkdir()
-    from convtrain.grading.course import load_course, sync_gradebook
+    from convtrain.instructor.course import load_course
+    from convtrain.instructor.grading.gradebook import sync_gradebook
 
     bin_dir = str(Path(sys.executable).parent)
     os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")

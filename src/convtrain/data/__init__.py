@@ -2,7 +2,7 @@
 
 Offline, for the fast profile: :func:`digits` / :func:`load_digits` (scikit-learn's
 handwritten digits) and :func:`sample_image` (scikit-image's photos). For the full
-profile: :func:`fruits` (Kaggle) and :func:`cifar10` (torchvision). Around them:
+profile: :func:`fruits` (Kaggle). Around them:
 :func:`mean_std`, :func:`split_dataset` (one transform per split), image folders,
 ImageNet transforms, and :func:`profile_dataset`, which picks the right one.
 
@@ -19,7 +19,6 @@ from collections.abc import Callable
 import torch
 from torch.utils.data import Dataset, Subset
 
-from convtrain.data.cifar import cifar10
 from convtrain.data.downloads import atomic_directory, cache_dir, download, extract_zip, sha256_of
 from convtrain.data.folders import image_folder, load_rgb, write_image_folder
 from convtrain.data.kaggle_fruits import (
@@ -47,7 +46,7 @@ from convtrain.data.transforms import (
 
 __all__ = [
     "FRUIT_CLASSES", "IMAGENET_MEAN", "IMAGENET_STD", "SAMPLE_IMAGES", "FruitsUnavailableError",
-    "TensorImageDataset", "TransformedSubset", "atomic_directory", "cache_dir", "cifar10",
+    "TensorImageDataset", "TransformedSubset", "atomic_directory", "cache_dir",
     "digits", "download", "explicit_transform", "extract_zip", "fruits", "image_folder",
     "imagenet_transform", "kaggle_credentials", "load_digits", "load_rgb", "locate_fruits",
     "mean_std", "profile_dataset", "sample_image", "sha256_of", "split_dataset",

@@ -452,7 +452,7 @@ while _todo:
 
 attack("k24_agent_key_forgery", 1, "the signing key read from the agent's run.__closure__; a fake agent signs a pass for every test",
        "untouched", INERT_AGAINST_SEALED, before=INJECTED + """
-from convtrain.grading.kernel_agent import open_token, sign
+from convtrain.instructor.grading.kernel_agent import open_token, sign
 _name, _real = next((n, v) for n, v in _injected().items() if hasattr(v, "run"))
 _cells = {k: c.cell_contents for k, c in _closure(_real.run).items()}
 _key, _mark = _cells["key"], _cells["mark"]
@@ -472,7 +472,7 @@ globals()[_name] = _Forger()
 attack("k25_agent_write_cell_resign", 1, "the agent's captured stdout `write` (a closure cell) swapped for one that re-signs every record as a pass",
        "untouched", INERT_AGAINST_SEALED, before=INJECTED + """
 import json
-from convtrain.grading.kernel_agent import sign
+from convtrain.instructor.grading.kernel_agent import sign
 _real = next(v for v in _injected().values() if hasattr(v, "run"))
 _cells = _closure(_real.run)
 _key, _mark, _write = (_cells[k].cell_contents for k in ("key", "mark", "write"))
@@ -515,7 +515,7 @@ def _tracer(frame, event, arg):
 attack("k31_frame_walk_key_session", 1, "the answers walk sys._getframe up to the agent's frame for its key; Session.send re-signs every record as a pass",
        "untouched", INERT_AGAINST_SEALED, before="""
 import json, sys
-from convtrain.grading.kernel_agent import sign
+from convtrain.instructor.grading.kernel_agent import sign
 _KEY = []
 
 def _steal_key():
@@ -666,10 +666,10 @@ for _prefix in ("", _outside):
 attack("p07_package_bytecode", 2, "hash-based .pyc for convtrain.checks and the grader's guard written into the package's __pycache__ (direct and via /proc/<grader>/root)",
        "untouched", COURSE_OR_INSTALL, before=s.GRADER + '''
 import importlib.util, py_compile
-import convtrain.checks, convtrain.grading.guard
+import convtrain.checks, convtrain.instructor.grading.guard
 _outside = _grader_paths()["outside"]
 REPORT = []
-for _module in (convtrain.checks, convtrain.grading.guard):
+for _module in (convtrain.checks, convtrain.instructor.grading.guard):
     for _prefix in ("", _outside):
         _target = _prefix + importlib.util.cache_from_source(_module.__file__)
         try:
@@ -685,16 +685,16 @@ for _module in (convtrain.checks, convtrain.grading.guard):
 attack("p09_remount_installation_rw", 2, "mount -o remount,bind,rw on site-packages and the convtrain package, then a .pth and a .pyc written there",
        "untouched", COURSE_OR_INSTALL, before=s.PLANT + '''
 import importlib.util, py_compile, site
-import convtrain.grading.score
-_package = os.path.dirname(convtrain.grading.score.__file__)
+import convtrain.instructor.grading.score
+_package = os.path.dirname(convtrain.instructor.grading.score.__file__)
 REPORT = []
 for _folder in (site.getsitepackages()[0], _package):
     _result = subprocess.run(["mount", "-o", "remount,bind,rw", _folder], capture_output=True, text=True)
     REPORT.append(f"mount {_folder}: {_result.returncode} {_result.stderr.strip()[:80]}")
 REPORT.append(_plant(site.getsitepackages()[0] + "/cvk%%T%%-p09.pth"))
 try:
-    py_compile.compile(convtrain.grading.score.__file__, doraise=True,
-                       cfile=importlib.util.cache_from_source(convtrain.grading.score.__file__),
+    py_compile.compile(convtrain.instructor.grading.score.__file__, doraise=True,
+                       cfile=importlib.util.cache_from_source(convtrain.instructor.grading.score.__file__),
                        invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
     REPORT.append("wrote the pyc")
 except (OSError, py_compile.PyCompileError) as error:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import warnings
 
-from convtrain.grading.course import Assignment, Course
-from convtrain.grading.report import Result
+from convtrain.instructor.course import Course
+from convtrain.instructor.grading.gradebook import Assignment
+from convtrain.instructor.grading.report import Result
 
 
 def record(course: Course, assignments: dict[str, Assignment], results: list[Result]) -> int:

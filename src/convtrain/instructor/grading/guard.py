@@ -31,7 +31,7 @@ import os
 import secrets
 from pathlib import Path
 
-from convtrain.grading.kernel_agent import keystream
+from convtrain.instructor.grading.kernel_agent import keystream
 
 MARK = "@@convtrain-agent@@"
 CONFIG_NAME = ".convtrain-agent.json"
@@ -71,7 +71,7 @@ def write_agent_config(scratch: Path, key: bytes, private_paths, installation,
 
 def setup_source(config_path: Path) -> str:
     """The first cell of a grading run: installs the agent."""
-    return (f"from convtrain.grading.kernel_agent import install as __convtrain_install\n"
+    return (f"from convtrain.instructor.grading.kernel_agent import install as __convtrain_install\n"
             f"__convtrain_install({str(config_path)!r})\n"
             f"del __convtrain_install")
 

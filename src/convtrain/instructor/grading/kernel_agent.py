@@ -2,7 +2,7 @@
 
 Imported once, by the first cell of a grading run, before any student code::
 
-    from convtrain.grading.kernel_agent import install
+    from convtrain.instructor.grading.kernel_agent import install
     install("/scratch/.convtrain-agent.json")
 
 Student cells run as ordinary IPython cells. Everything the grader trusts (locked

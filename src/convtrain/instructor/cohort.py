@@ -32,7 +32,9 @@ import shutil
 import uuid
 from pathlib import Path
 
-SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
+from convtrain.instructor.course import lessons as course_lessons
+from convtrain.instructor.course import nbgrader_meta, without_solution_markers
+
 COLAB_FLAGS = ("metadata_restored", "renamed")
 COURSE_IGNORED = shutil.ignore_patterns("gradebook.db*", "submitted", "autograded", "feedback",
                                         "exchange", "source", "release", "demo", ".nbgrader.log",
@@ -76,10 +78,6 @@ class Submission:
         return ";".join(sorted(self.flags))
 
 
-def nbgrader_meta(cell: dict) -> dict:
-    return cell.get("metadata", {}).get("nbgrader", {})
-
-
 def exercises(notebook: dict) -> list[Exercise]:
     """The graded exercises of a source notebook, in order.
 
@@ -99,8 +97,7 @@ def exercises(notebook: dict) -> list[Exercise]:
 def student_answer(solution_source: str | list[str]) -> str:
     """The solution cell's text as a student's answer: without the solution marker lines."""
     text = "".join(solution_source) if isinstance(solution_source, list) else solution_source
-    return "\n".join(line for line in text.split("\n")
-                     if line.strip() not in SOLUTION_MARKERS)
+    return without_solution_markers(text)
 
 
 def with_answers_from(workshop: dict, solution: dict, answer_ids: set[str]) -> dict:
@@ -228,14 +225,11 @@ def scratch_course(root: Path, target: Path, lessons: list[str] | None = None) -
     root, target = Path(root), Path(target)
     shutil.copytree(root / "course", target / "course", ignore=COURSE_IGNORED)
     for folder in ("solutions", "workshops"):
-        for lesson in lessons if lessons is not None else _lesson_folders(root / folder):
+        for lesson in lessons if lessons is not None else course_lessons(root / "solutions"):
             shutil.copytree(root / folder / lesson, target / folder / lesson,
                             ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
     return target / "course"
 
-
-def _lesson_folders(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if p.is_dir() and any(p.glob("*.ipynb")))
 
 
 def _read(path: Path) -> dict:

@@ -3,12 +3,12 @@
 1. regenerate `workshops/` from `solutions/`;
 2. execute every solution notebook in the fast profile, timing each;
 3. make a small cohort (per lesson a perfect submission, an untouched one, one with
-   a single exercise solved and a Colab-saved, LMS-renamed copy: `convtrain.cohort`),
+   a single exercise solved and a Colab-saved, LMS-renamed copy: `convtrain.instructor.cohort`),
    grade it with `convtrain grade`, and print the grade table and where the feedback lies.
 
 Everything is written under ``artifacts/demo/``.
 
-    python -m convtrain.demo [--jobs 2] [--lessons 00_building_blocks ...]
+    python -m convtrain.instructor.demo [--jobs 2] [--lessons 00_building_blocks ...]
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from convtrain import build, cohort
+from convtrain.instructor import build, cohort, course
 
 
 def execute(notebook_path: Path, out_path: Path, timeout: int = 300) -> float:
@@ -32,11 +32,11 @@ def execute(notebook_path: Path, out_path: Path, timeout: int = 300) -> float:
     """
     import nbformat
 
-    from convtrain.headless import notebook_client
+    from convtrain.instructor.headless import notebook_client
 
     notebook = nbformat.read(notebook_path, as_version=4)
     # Not nbclient's Output-widget frontend: it stalled 02_dropout's interact cell for up to
-    # `timeout` seconds (see convtrain.headless).
+    # `timeout` seconds (see convtrain.instructor.headless).
     client = notebook_client(notebook, timeout=timeout, kernel_name="python3",
                              resources={"metadata": {"path": str(notebook_path.parent)}})
     start = time.perf_counter()
@@ -48,7 +48,7 @@ def execute(notebook_path: Path, out_path: Path, timeout: int = 300) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m convtrain.demo", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m convtrain.instructor.demo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=2, help="notebooks run in parallel")
     parser.add_argument("--lessons", nargs="*", help="lesson ids (default: all)")
@@ -57,9 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["CONVTRAIN_PROFILE"] = "fast"
     # Several kernels share the cores; one torch thread each is faster for tiny models.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    root = build.repo_root()
+    root = course.repo_root()
     out = root / "artifacts" / "demo"
-    lessons = args.lessons or build.lessons(root)
+    lessons = args.lessons or course.lessons(root / "solutions")
 
     print(f"1/3 Regenerating workshops/ for {len(lessons)} lessons ...", flush=True)
     build.build(root, lessons)
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     submissions = out / "submissions"
     shutil.rmtree(submissions, ignore_errors=True)
     expected = cohort.write_cohort(root, lessons, submissions)
-    from convtrain.grading.command import main as grade
+    from convtrain.instructor.grading.command import main as grade
 
     status = grade([str(submissions), "--out", str(out / "graded"), "--jobs", str(args.jobs),
                     "--regrade"])

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from convtrain.grading.course import Assignment, split_hidden
-from convtrain.grading.execute import Execution
+from convtrain.instructor.course import split_hidden
+from convtrain.instructor.grading.execute import Execution
+from convtrain.instructor.grading.gradebook import Assignment
 
 MESSAGE_LIMIT = 600
 

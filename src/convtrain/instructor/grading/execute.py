@@ -32,8 +32,8 @@ from pathlib import Path
 
 import nbformat
 
-from convtrain.grading import guard, sandbox
-from convtrain.grading.restore import Step
+from convtrain.instructor.grading import guard, sandbox
+from convtrain.instructor.grading.restore import Step
 
 GRACE = 5.0  # seconds a cell gets to react to an interrupt before its kernel is killed
 SETUP_TIMEOUT = 300.0  # seconds the agent's cell may take at least (a loaded machine)
@@ -196,7 +196,7 @@ def _execute(cells: list, runs: list[StepRun], scratch: Path, limits: Limits,
              isolation: Isolation) -> set[str]:
     from nbclient.exceptions import DeadKernelError
 
-    from convtrain.headless import notebook_client
+    from convtrain.instructor.headless import notebook_client
 
     events: set[str] = set()
     notebook = nbformat.v4.new_notebook(cells=cells)
@@ -207,7 +207,7 @@ def _execute(cells: list, runs: list[StepRun], scratch: Path, limits: Limits,
         notebook, km=manager, timeout=None, allow_errors=True, startup_timeout=120,
         record_timing=False, store_widget_state=False, shutdown_kernel="immediate",
         extra_arguments=["--HistoryManager.enabled=False"], resources={"metadata": {"path": str(scratch)}})
-    # Widgets are inert in grading (convtrain.headless): nbclient's stand-in for the Output
+    # Widgets are inert in grading (convtrain.instructor.headless): nbclient's stand-in for the Output
     # widget's front end raised KeyError here (store_widget_state is off) and could hide a
     # cell's reply until the watchdog killed it. Nothing graded depends on widget state; a
     # widget's outputs land in its cell like any others.

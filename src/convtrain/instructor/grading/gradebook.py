@@ -1,35 +1,35 @@
-"""The course being graded: its folders, its gradebook, and what each assignment contains.
+"""The gradebook: what each assignment contains, as grading trusts it.
 
 The gradebook (nbgrader's ``gradebook.db``) is the only thing grading trusts: it holds
 every graded cell as the instructor wrote it (hidden tests included) and its points.
 :func:`sync_gradebook` fills it from ``solutions/`` when a lesson is missing or has
-changed since, so ``convtrain grade`` works right after a clone.
+changed since, so ``convtrain grade`` works right after a clone. Where the course and
+its gradebook lie is :mod:`convtrain.instructor.course`'s business.
 
->>> course = load_course(find_course())
->>> assignments = load_assignments(course)
->>> assignments["00_building_blocks"].max_score
+>>> from convtrain.instructor.course import load_course
+>>> course = load_course()  # doctest: +SKIP
+>>> load_assignments(course)["00_building_blocks"].max_score  # doctest: +SKIP
+9.0
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import nbformat
 
-BEGIN_HIDDEN = "BEGIN HIDDEN TESTS"
-REPOSITORY_PRIVATE = (".git", "artifacts", "notes", ".pytest_cache", "build", "dist")
-END_HIDDEN = "END HIDDEN TESTS"
-
-
-class CourseError(RuntimeError):
-    """Grading cannot run at all (no course, no gradebook, broken config)."""
+from convtrain.instructor.course import (
+    Course,
+    CourseError,
+    generate_assignments,
+    nbgrader_meta,
+    split_hidden,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,100 +93,7 @@ class Assignment:
         return digest.hexdigest()[:16]
 
 
-@dataclasses.dataclass(frozen=True)
-class Course:
-    """Where an nbgrader course keeps things (read from its ``nbgrader_config.py``)."""
-
-    root: Path
-    source_dir: Path
-    release_dir: Path
-    gradebook: Path
-
-    @property
-    def db_url(self) -> str:
-        return f"sqlite:///{self.gradebook}"
-
-    def private_paths(self) -> list[Path]:
-        """What student code must never see: the course root (gradebook), the solutions, and in
-        the repository around them the git history (it holds every hidden test) and CI output."""
-        paths = [self.root, self.source_dir, self.gradebook.parent]
-        for folder in {self.root.parent, self.source_dir.parent}:
-            if (folder / ".git").exists():
-                paths += [folder / name for name in REPOSITORY_PRIVATE if (folder / name).exists()]
-        return paths
-
-
-def find_course(explicit: Path | None = None, start: Path | None = None) -> Path:
-    """The course folder: ``explicit``, else ``course/`` above ``start`` (the current
-    directory), else the one next to this package's source checkout.
-
-    Raises:
-        CourseError: when none holds an ``nbgrader_config.py``.
-    """
-    if explicit is not None:
-        folder = Path(explicit).resolve()
-        if not (folder / "nbgrader_config.py").is_file():
-            raise CourseError(f"{folder} is not a course folder (no nbgrader_config.py in it). "
-                              "Pass --course with the folder that holds nbgrader_config.py.")
-        return folder
-    here = (start or Path.cwd()).resolve()
-    package_checkout = Path(__file__).resolve().parents[3]
-    for folder in [here, *here.parents, package_checkout]:
-        for candidate in (folder / "course", folder):
-            if (candidate / "nbgrader_config.py").is_file():
-                return candidate
-    raise CourseError("No course found: run from the repository (it has course/nbgrader_config.py) "
-                      "or pass --course DIR.")
-
-
-def load_course(course_dir: Path) -> Course:
-    """Read the folders and gradebook location from ``course_dir/nbgrader_config.py``."""
-    from traitlets.config.loader import PyFileConfigLoader
-
-    try:
-        config = PyFileConfigLoader("nbgrader_config.py", path=str(course_dir)).load_config()
-    except Exception as error:  # noqa: BLE001 - any error in the config file stops grading
-        raise CourseError(f"Cannot read {course_dir / 'nbgrader_config.py'}: {error}") from error
-    settings = config.get("CourseDirectory", {})
-    root = Path(settings.get("root", course_dir)).resolve()
-    db_url = settings.get("db_url", f"sqlite:///{root / 'gradebook.db'}")
-    if not db_url.startswith("sqlite:///"):
-        raise CourseError(f"Only SQLite gradebooks are supported, the config names {db_url}.")
-    return Course(
-        root=root,
-        source_dir=(root / settings.get("source_directory", "source")).resolve(),
-        release_dir=(root / settings.get("release_directory", "release")).resolve(),
-        gradebook=Path(db_url.removeprefix("sqlite:///")).resolve(),
-    )
-
-
-def split_hidden(source: str) -> list[tuple[bool, str]]:
-    """Split a test cell into ``(hidden, text)`` regions, delimiter lines dropped.
-
-    >>> split_hidden("a\\n### BEGIN HIDDEN TESTS\\nb\\n### END HIDDEN TESTS\\nc")
-    [(False, 'a'), (True, 'b'), (False, 'c')]
-    """
-    regions: list[tuple[bool, list[str]]] = [(False, [])]
-    for line in source.splitlines():
-        if BEGIN_HIDDEN in line:
-            regions.append((True, []))
-        elif END_HIDDEN in line:
-            regions.append((False, []))
-        else:
-            regions[-1][1].append(line)
-    texts = [(hidden, "\n".join(lines)) for hidden, lines in regions]
-    return [(hidden, text) for hidden, text in texts if text.strip()] or [(False, "")]
-
-
 # --------------------------------------------------------------------------- the gradebook
-
-def lesson_ids(course: Course) -> list[str]:
-    """Lessons in the source folder: ``NAME/NAME.ipynb`` (or any notebook in NAME/)."""
-    if not course.source_dir.is_dir():
-        return []
-    return sorted(folder.name for folder in course.source_dir.iterdir()
-                  if folder.is_dir() and any(folder.glob("*.ipynb")))
-
 
 def check_gradebook(course: Course) -> None:
     """Raise :class:`CourseError` when the gradebook exists but cannot be read as a database.
@@ -242,11 +149,10 @@ def stale_lessons(course: Course) -> list[str]:
     """Lessons whose graded cells in ``solutions/`` differ from the gradebook (or are absent)."""
     recorded = _recorded_tests(course)
     stale = []
-    for lesson in lesson_ids(course):
-        for path in sorted((course.source_dir / lesson).glob("*.ipynb")):
-            if _solution_tests(path) != recorded.get((lesson, path.stem)):
-                stale.append(lesson)
-                break
+    for lesson in course.lessons():
+        path = course.source_dir / lesson / f"{lesson}.ipynb"
+        if _solution_tests(path) != recorded.get((lesson, lesson)):
+            stale.append(lesson)
     return stale
 
 
@@ -254,7 +160,7 @@ def _solution_tests(path: Path) -> dict[str, tuple[str, float]]:
     notebook = nbformat.read(path, as_version=4)
     tests = {}
     for cell in notebook.cells:
-        meta = cell.metadata.get("nbgrader", {})
+        meta = nbgrader_meta(cell)
         if meta.get("grade") and not meta.get("solution"):
             tests[meta["grade_id"]] = (cell.source, float(meta.get("points", 0)))
     return tests
@@ -288,41 +194,21 @@ def sync_gradebook(course: Course, log=print) -> list[str]:
     stale = stale_lessons(course)
     if not stale:
         return []
-    from nbgrader.apps import NbGraderAPI
-    from traitlets.config.loader import PyFileConfigLoader
-
     backup = backup_gradebook(course)
     if backup:
         log(f"gradebook backed up to {backup}")
-    _put_python_bin_on_path()  # nbgrader runs the `alembic` executable next to this Python
-    config = PyFileConfigLoader("nbgrader_config.py", path=str(course.root)).load_config()
     with tempfile.TemporaryDirectory(prefix="convtrain-release-") as scratch:
-        config.CourseDirectory.root = str(course.root)
-        config.CourseDirectory.source_directory = str(course.source_dir)
-        config.CourseDirectory.release_directory = scratch
-        config.CourseDirectory.db_url = course.db_url
-        api = NbGraderAPI(config=config)
-        for lesson in stale:
-            log(f"recording {lesson} in the gradebook (nbgrader generate_assignment)")
-            result = api.generate_assignment(lesson, force=True, create=True)
-            if not result["success"]:
-                raise CourseError(f"nbgrader could not record {lesson} in {course.gradebook}:\n"
-                                  f"{result.get('error') or result.get('log')}")
+        generate_assignments(course, stale, Path(scratch), course.gradebook, log=log)
     return stale
-
-
-def _put_python_bin_on_path() -> None:
-    bin_dir = str(Path(sys.executable).parent)
-    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
-        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
 
 
 def load_assignments(course: Course) -> dict[str, Assignment]:
     """Every notebook the gradebook knows, keyed by lesson id (``lesson/notebook`` when a
     lesson has several notebooks), cells in the order of the source notebook."""
     if not course.gradebook.exists():
-        raise CourseError(f"No gradebook at {course.gradebook}. Run `convtrain build` or "
-                          "`nbgrader generate_assignment LESSON` in the course folder first.")
+        raise CourseError(f"No gradebook at {course.gradebook}. `convtrain grade` creates it "
+                          "from solutions/ on its first run; with a course of your own, run "
+                          "`nbgrader generate_assignment LESSON` in the course folder.")
     from nbgrader.api import Gradebook
 
     assignments = {}
@@ -357,7 +243,7 @@ def _notebook_order(course: Course, assignment: str, notebook: str) -> dict[str,
         path = folder / assignment / f"{notebook}.ipynb"
         if path.is_file():
             cells = nbformat.read(path, as_version=4).cells
-            ids = [cell.metadata.get("nbgrader", {}).get("grade_id") for cell in cells]
+            ids = [nbgrader_meta(cell).get("grade_id") for cell in cells]
             return {grade_id: index for index, grade_id in enumerate(ids) if grade_id}
     return {}
 

@@ -10,7 +10,7 @@ each output, writes the widget's new state back to the kernel on the shell socke
   ``Session.send`` sends through a blocking shadow of the asyncio socket, which drains
   the socket's edge-triggered file descriptor behind pyzmq's back, so a reply that
   arrived meanwhile wakes nobody until the poll times out (the client's ``timeout``,
-  300 s in ``convtrain.demo``; never, with ``timeout=None``). Upstream: jupyter/nbclient#312.
+  300 s in ``convtrain.instructor.demo``; never, with ``timeout=None``). Upstream: jupyter/nbclient#312.
 - crash: with ``store_widget_state=False`` it indexes ``executor.widget_state[comm_id]``,
   which only ``store_widget_state=True`` fills: ``KeyError`` (``output_widget.py``, lines
   40 and 100).

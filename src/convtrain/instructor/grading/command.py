@@ -25,12 +25,13 @@ from pathlib import Path
 
 import nbformat
 
-from convtrain.grading import course as course_module
-from convtrain.grading import discover as discover_module
-from convtrain.grading import execute, record, report, restore, sandbox, score
-from convtrain.grading.course import Assignment, Course, CourseError
-from convtrain.grading.discover import Submission
-from convtrain.grading.report import Result
+from convtrain.instructor import course as course_module
+from convtrain.instructor.course import Course, CourseError
+from convtrain.instructor.grading import discover as discover_module
+from convtrain.instructor.grading import execute, gradebook, record, report, restore, sandbox, score
+from convtrain.instructor.grading.discover import Submission
+from convtrain.instructor.grading.gradebook import Assignment
+from convtrain.instructor.grading.report import Result
 
 GRADER_VERSION = "1"
 
@@ -97,9 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     log = report.Log(args.out / "grading.log")
     try:
         course = course_module.load_course(course_module.find_course(args.course))
-        course_module.check_gradebook(course)
-        course_module.sync_gradebook(course, log)
-        assignments = course_module.load_assignments(course)
+        gradebook.check_gradebook(course)
+        gradebook.sync_gradebook(course, log)
+        assignments = gradebook.load_assignments(course)
     except CourseError as error:
         print(f"convtrain grade: {error}", file=sys.stderr)
         return 2
@@ -254,7 +255,7 @@ def finish(results: list[Result], course: Course, assignments: dict[str, Assignm
         report.write_feedback(out, student_id, student_results)
     log(f"wrote {grades} ({len(final)} rows) and feedback for {len(by_student)} student(s) "
         f"in {out / 'feedback'}")
-    backup = course_module.backup_gradebook(course)
+    backup = gradebook.backup_gradebook(course)
     try:
         stored = record.record(course, assignments, final)
     except Exception as error:  # noqa: BLE001 - grades.csv is written; say what went wrong

@@ -17,8 +17,9 @@ from __future__ import annotations
 import dataclasses
 import difflib
 
-from convtrain.grading.course import Assignment, CellSpec, split_hidden
-from convtrain.grading.discover import fingerprint, normalize
+from convtrain.instructor.course import nbgrader_meta, split_hidden
+from convtrain.instructor.grading.discover import fingerprint, normalize
+from convtrain.instructor.grading.gradebook import Assignment, CellSpec
 
 ANSWER_SIMILARITY = 0.3  # an edited answer still shares its def line and docstring with the stub
 TEST_SIMILARITY = 0.6  # an edited test is mostly the test
@@ -73,7 +74,7 @@ def _partner(cells: list, assignment: Assignment) -> dict[int, str]:
 
     specs = {spec.name: spec for spec in assignment.cells}
     for index, cell in enumerate(cells):
-        grade_id = _nbgrader(cell).get("grade_id")
+        grade_id = nbgrader_meta(cell).get("grade_id")
         spec = specs.get(grade_id)
         if spec and spec.name not in taken and spec.cell_type == cell.get("cell_type"):
             pair(index, spec)
@@ -116,7 +117,7 @@ def _repairs(cells: list, partners: dict[int, str], assignment: Assignment) -> s
             if spec.is_test or (spec.locked and spec.cell_type == "code" and not spec.solution):
                 flags.add("test_deleted")
             continue
-        meta = _nbgrader(cells[index])
+        meta = nbgrader_meta(cells[index])
         expected = spec.metadata()
         if any(meta.get(key) != expected[key] for key in ("grade_id", "grade", "solution", "locked")) \
                 or (spec.grade and float(meta.get("points", -1)) != spec.points):
@@ -149,7 +150,3 @@ def _steps_for(spec: CellSpec | None, cell) -> list[Step]:
         return []
     return [Step("student", cell.get("source", ""), spec.name if spec else None)]
 
-
-def _nbgrader(cell) -> dict:
-    meta = cell.get("metadata", {}).get("nbgrader", {})
-    return meta if isinstance(meta, dict) else {}

@@ -20,7 +20,8 @@ import re
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from convtrain.grading.course import Assignment
+from convtrain.instructor.course import nbgrader_meta
+from convtrain.instructor.grading.gradebook import Assignment
 
 IGNORED_PARTS = {"__MACOSX", ".ipynb_checkpoints", "__pycache__"}
 MAX_ZIP_BYTES = 2 * 1024**3  # a cohort's notebooks, outputs included, fit easily in 2 GiB
@@ -116,7 +117,7 @@ def clean_name(filename: str) -> str:
 
 def content_matches(cells: list, assignment: Assignment) -> int:
     """How many of the assignment's given cells this notebook contains (by grade_id or text)."""
-    ids = {cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") for cell in cells}
+    ids = {nbgrader_meta(cell).get("grade_id") for cell in cells}
     texts = {fingerprint(cell.get("source", "")) for cell in cells}
     return sum(1 for spec in assignment.cells
                if spec.name in ids or (normalize(spec.release_source)
