@@ -4,7 +4,7 @@ Each notebook runs in a fresh kernel, one at a time, kernel start included: what
 student on a 2-core CPU or CI experiences. The issue budget is 60 s per lesson.
 Kernels run with one torch thread (OMP_NUM_THREADS=1, as the test suite does; override
 by setting it): the lessons' models are tiny, and on this 2-core machine two threads
-were slower. Notebooks run through `convtrain.instructor.demo.execute`, whose client is no
+were slower. Notebooks run through `convtrain.instructor.headless.execute_notebook`, whose client is no
 Output-widget frontend (`convtrain.instructor.headless`): nbclient's frontend mimic stalled the
 interact cell of 02_dropout for up to the cell timeout.
 
@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 from convtrain.instructor import course
-from convtrain.instructor.demo import execute
+from convtrain.instructor.headless import execute_notebook
 
 BUDGET_SECONDS = 60
 
@@ -32,7 +32,7 @@ def main(argv: list[str]) -> None:
     print("|---|---:|---|")
     with tempfile.TemporaryDirectory() as scratch:
         for lesson in lessons:
-            seconds = execute(root / "solutions" / lesson / f"{lesson}.ipynb",
+            seconds = execute_notebook(root / "solutions" / lesson / f"{lesson}.ipynb",
                               Path(scratch) / f"{lesson}.ipynb")
             print(f"| {lesson} | {seconds:.1f} | {'yes' if seconds <= BUDGET_SECONDS else 'NO'} |",
                   flush=True)

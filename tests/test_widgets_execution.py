@@ -17,7 +17,7 @@ import nbformat
 import pytest
 from jupyter_client.session import Session
 
-from convtrain import demo, headless
+from convtrain.instructor import headless
 
 HANG_GUARD_S = 60  # a stall lasted the client's whole cell timeout; cells here take a second
 
@@ -138,7 +138,7 @@ def test_headless_client_is_no_output_widget_frontend(store_widget_state):
     assert [out.text for out in cell.outputs] == ["after clear\n"]  # the kernel's view, as nbval's
 
 
-# -- real kernels, executed like convtrain.instructor.demo, benchmarks/time_notebooks.py, convtrain grade --
+# -- real kernels, executed like benchmarks/time_notebooks.py, convtrain grade --
 
 def _notebook(tmp_path, *sources: str):
     path = tmp_path / "widgets.ipynb"
@@ -150,7 +150,7 @@ def _notebook(tmp_path, *sources: str):
 @pytest.mark.slow
 def test_widget_cells_run_like_the_demo_without_stalling(tmp_path, sent):
     path = _notebook(tmp_path, INTERACT, OUTPUT_CONTEXT, TQDM)
-    seconds = demo.execute(path, tmp_path / "executed.ipynb", timeout=HANG_GUARD_S)
+    seconds = headless.execute_notebook(path, tmp_path / "executed.ipynb", timeout=HANG_GUARD_S)
     assert seconds < HANG_GUARD_S, f"took {seconds:.0f} s: a reply was noticed only at the timeout"
     assert not [t for t in sent if t.startswith("comm")], f"the client wrote to widget comms: {sent}"
     interact, output_context, progress, last = nbformat.read(tmp_path / "executed.ipynb", 4).cells

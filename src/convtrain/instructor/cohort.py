@@ -9,9 +9,10 @@ the same command instructors run. Per lesson, made from ``solutions/`` and
   nbgrader's release replaced them and what lay between with the stub);
 - ``untouched``: the workshop as released;
 - ``only-<first exercise>``: the workshop with exactly one exercise solved;
-- ``colab``: the perfect notebook as Google Colab saves it (Colab's notebook metadata,
-  nbformat 4.0, cell ids and output ids in cell metadata, outputs, nbgrader metadata
-  lost on some cells) under a name an LMS gives it: a Canvas flat export
+- ``colab``: the perfect notebook (in ``make demo``: the one-exercise one) as Google
+  Colab saves it (Colab's notebook metadata, nbformat 4.0, cell ids and output ids in
+  cell metadata, outputs, nbgrader metadata lost on some cells) under a name an LMS
+  gives it: a Canvas flat export
   ``colab_<user>_<submission>_Copy of <lesson> (1).ipynb`` for every other lesson,
   ``colab/Copy of <lesson>.ipynb`` for the rest.
 
@@ -161,9 +162,23 @@ def _colab_id(digest: str) -> str:
     return "".join(alphabet[(number >> (6 * i)) & 63] for i in range(12))
 
 
-def lesson_submissions(root: Path, lesson: str, solve_each: bool = False) -> list[Submission]:
-    """The cohort's notebooks for one lesson: perfect, untouched, only-<first exercise>
-    (every exercise on its own with ``solve_each``) and colab."""
+ROUND_TRIP = ("perfect", "untouched", "only", "colab")  # CI's cohort: every case, per lesson
+DEMO = ("perfect", "untouched", "colab-only")  # make demo's: three students, no run twice
+
+
+def lesson_submissions(root: Path, lesson: str, solve_each: bool = False,
+                       kinds: tuple[str, ...] = ROUND_TRIP) -> list[Submission]:
+    """The cohort's notebooks for one lesson, one per kind in ``kinds``:
+
+    - ``perfect``, ``untouched``;
+    - ``only``: the first exercise alone solved (every exercise on its own with
+      ``solve_each``), student ``only-<exercise>``;
+    - ``colab``: the perfect notebook as Colab saves it, under an LMS's name;
+    - ``colab-only``: the first-exercise-only notebook as Colab saves it (student ``colab``).
+    """
+    unknown = set(kinds) - {"perfect", "untouched", "only", "colab", "colab-only"}
+    if unknown:
+        raise ValueError(f"unknown submission kinds: {sorted(unknown)}")
     solution = _read(Path(root) / "solutions" / lesson / f"{lesson}.ipynb")
     workshop = _read(Path(root) / "workshops" / lesson / f"{lesson}.ipynb")
     graded = exercises(solution)
@@ -174,20 +189,29 @@ def lesson_submissions(root: Path, lesson: str, solve_each: bool = False) -> lis
     max_score = sum(full.values())
     file = f"{lesson}.ipynb"
     perfect = with_answers_from(workshop, solution, {a for e in graded for a in e.answer_ids})
-    submissions = [
-        Submission("perfect", lesson, "perfect", f"perfect/{file}", perfect, dict(full), max_score),
-        Submission("untouched", lesson, "untouched", f"untouched/{file}", copy.deepcopy(workshop),
-                   dict(zero), max_score),
-    ]
-    for exercise in graded if solve_each else graded[:1]:
-        kind = f"only-{exercise.name}"
-        submissions.append(Submission(
-            kind, lesson, kind, f"{kind}/{file}",
-            with_answers_from(workshop, solution, set(exercise.answer_ids)),
-            dict(zero, **{exercise.test_id: exercise.points}), max_score))
-    submissions.append(Submission("colab", lesson, "colab", colab_path(lesson),
-                                  colab_notebook(perfect, f"Copy of {file}"), dict(full),
-                                  max_score, COLAB_FLAGS))
+
+    def only(exercise: Exercise) -> tuple[dict, dict[str, float]]:
+        return (with_answers_from(workshop, solution, set(exercise.answer_ids)),
+                dict(zero, **{exercise.test_id: exercise.points}))
+
+    submissions = []
+    if "perfect" in kinds:
+        submissions.append(Submission("perfect", lesson, "perfect", f"perfect/{file}", perfect,
+                                      dict(full), max_score))
+    if "untouched" in kinds:
+        submissions.append(Submission("untouched", lesson, "untouched", f"untouched/{file}",
+                                      copy.deepcopy(workshop), dict(zero), max_score))
+    if "only" in kinds:
+        for exercise in graded if solve_each else graded[:1]:
+            kind = f"only-{exercise.name}"
+            notebook, expected = only(exercise)
+            submissions.append(Submission(kind, lesson, kind, f"{kind}/{file}", notebook,
+                                          expected, max_score))
+    if "colab" in kinds or "colab-only" in kinds:
+        notebook, expected = (perfect, dict(full)) if "colab" in kinds else only(graded[0])
+        submissions.append(Submission("colab", lesson, "colab", colab_path(lesson),
+                                      colab_notebook(notebook, f"Copy of {file}"), expected,
+                                      max_score, COLAB_FLAGS))
     return submissions
 
 
@@ -199,12 +223,12 @@ def colab_path(lesson: str) -> str:
     return f"colab/Copy of {lesson}.ipynb"
 
 
-def write_cohort(root: Path, lessons: list[str], folder: Path,
-                 solve_each: bool = False) -> dict[tuple[str, str], Submission]:
+def write_cohort(root: Path, lessons: list[str], folder: Path, solve_each: bool = False,
+                 kinds: tuple[str, ...] = ROUND_TRIP) -> dict[tuple[str, str], Submission]:
     """Write every lesson's submissions into ``folder``; return (student, lesson) -> submission."""
     cohort = {}
     for lesson in lessons:
-        for submission in lesson_submissions(root, lesson, solve_each=solve_each):
+        for submission in lesson_submissions(root, lesson, solve_each=solve_each, kinds=kinds):
             key = (submission.student, lesson)
             if key in cohort:
                 raise ValueError(f"two submissions for {key}")
@@ -223,10 +247,10 @@ def scratch_course(root: Path, target: Path, lessons: list[str] | None = None) -
     Grading with ``--course`` pointing there records grades in a gradebook of its own.
     """
     root, target = Path(root), Path(target)
-    shutil.copytree(root / "course", target / "course", ignore=COURSE_IGNORED)
+    shutil.copytree(root / "course", target / "course", ignore=COURSE_IGNORED, dirs_exist_ok=True)
     for folder in ("solutions", "workshops"):
         for lesson in lessons if lessons is not None else course_lessons(root / "solutions"):
-            shutil.copytree(root / folder / lesson, target / folder / lesson,
+            shutil.copytree(root / folder / lesson, target / folder / lesson, dirs_exist_ok=True,
                             ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
     return target / "course"
 

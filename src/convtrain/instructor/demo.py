@@ -1,12 +1,17 @@
-"""`make demo`: the course's main job, offline, end to end.
+"""`make demo`: the course's main job, offline, end to end, in about two and a half minutes.
 
-1. regenerate `workshops/` from `solutions/`;
-2. execute every solution notebook in the fast profile, timing each;
-3. make a small cohort (per lesson a perfect submission, an untouched one, one with
-   a single exercise solved and a Colab-saved, LMS-renamed copy: `convtrain.instructor.cohort`),
-   grade it with `convtrain grade`, and print the grade table and where the feedback lies.
+1. **build**: regenerate ``workshops/`` from ``solutions/``; the same nbgrader pass
+   records the lessons in the demo's own gradebook (the instructor's is never touched);
+2. **grade**: three students hand in every lesson and ``convtrain grade``, the command
+   instructors run, grades them in its sandbox: ``perfect`` (every exercise solved: this
+   runs each solution notebook once, in the fast profile), ``untouched`` (the workshop as
+   released) and ``colab`` (one exercise solved, saved by Google Colab, renamed by an LMS:
+   ``convtrain.instructor.cohort``);
+3. **report**: the grade table, each grade checked against the one it must be, what each
+   lesson took to run, the isolation used and where the reports lie.
 
-Everything is written under ``artifacts/demo/``.
+Everything is written under ``artifacts/demo/``. Exit status 1 when a grade is not the
+expected one.
 
     python -m convtrain.instructor.demo [--jobs 2] [--lessons 00_building_blocks ...]
 """
@@ -14,8 +19,8 @@ Everything is written under ``artifacts/demo/``.
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
 import csv
+import json
 import os
 import shutil
 import sys
@@ -25,91 +30,107 @@ from pathlib import Path
 from convtrain.instructor import build, cohort, course
 
 
-def execute(notebook_path: Path, out_path: Path, timeout: int = 300) -> float:
-    """Run a notebook top to bottom in a fresh kernel (fast profile); return the wall seconds.
-
-    The time includes starting the kernel, as a student or CI experiences it.
-    """
-    import nbformat
-
-    from convtrain.instructor.headless import notebook_client
-
-    notebook = nbformat.read(notebook_path, as_version=4)
-    # Not nbclient's Output-widget frontend: it stalled 02_dropout's interact cell for up to
-    # `timeout` seconds (see convtrain.instructor.headless).
-    client = notebook_client(notebook, timeout=timeout, kernel_name="python3",
-                             resources={"metadata": {"path": str(notebook_path.parent)}})
-    start = time.perf_counter()
-    client.execute()
-    seconds = time.perf_counter() - start
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(notebook, out_path)
-    return seconds
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m convtrain.instructor.demo", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m convtrain.instructor.demo",
+                                     description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--jobs", type=int, default=2, help="notebooks run in parallel")
+    parser.add_argument("--jobs", type=int, default=2, help="notebooks graded in parallel")
     parser.add_argument("--lessons", nargs="*", help="lesson ids (default: all)")
     args = parser.parse_args(argv)
 
     os.environ["CONVTRAIN_PROFILE"] = "fast"
-    # Several kernels share the cores; one torch thread each is faster for tiny models.
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
     root = course.repo_root()
     out = root / "artifacts" / "demo"
     lessons = args.lessons or course.lessons(root / "solutions")
+    demo_course = out / "course"
+    shutil.rmtree(demo_course, ignore_errors=True)
+    (demo_course / "course").mkdir(parents=True)
 
-    print(f"1/3 Regenerating workshops/ for {len(lessons)} lessons ...", flush=True)
-    build.build(root, lessons)
+    started = time.perf_counter()
+    build.build(root, lessons, gradebook=demo_course / "course" / "gradebook.db")
+    cohort.scratch_course(root, demo_course, lessons)
+    print(f"1/3 build   workshops/ for {len(lessons)} lessons, recorded in the demo's gradebook "
+          f"({time.perf_counter() - started:.1f} s)", flush=True)
 
-    print(f"2/3 Executing the solution notebooks (fast profile, {args.jobs} at a time) ...",
-          flush=True)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        futures = {
-            lesson: pool.submit(execute, root / "solutions" / lesson / f"{lesson}.ipynb",
-                                out / "executed" / f"{lesson}.ipynb")
-            for lesson in lessons
-        }
-        for lesson, future in futures.items():
-            print(f"   {lesson:<28} {future.result():6.1f} s", flush=True)
-
-    print("3/3 Grading a demo cohort (perfect, untouched, one exercise, a Colab copy) ...",
-          flush=True)
-    submissions = out / "submissions"
+    submissions, graded = out / "submissions", out / "graded"
     shutil.rmtree(submissions, ignore_errors=True)
-    expected = cohort.write_cohort(root, lessons, submissions)
+    shutil.rmtree(graded, ignore_errors=True)
+    expected = cohort.write_cohort(root, lessons, submissions, kinds=cohort.DEMO)
+    print(f"2/3 grade   {len(expected)} notebooks of 3 students (perfect; untouched; colab: one "
+          "exercise, saved by Colab, renamed by an LMS)", flush=True)
     from convtrain.instructor.grading.command import main as grade
 
-    status = grade([str(submissions), "--out", str(out / "graded"), "--jobs", str(args.jobs),
-                    "--regrade"])
+    status = grade([str(submissions), "--out", str(graded), "--course",
+                    str(demo_course / "course"), "--jobs", str(args.jobs)])
     if status != 0:
         print(f"convtrain grade failed with status {status}", file=sys.stderr)
         return status
-    return report(out / "graded", expected)
-
-
-def report(graded: Path, expected: dict[tuple[str, str], cohort.Submission]) -> int:
-    """Print the grade table; return 1 when a demo student did not get the expected grade."""
-    rows = list(csv.DictReader((graded / "grades.csv").open()))
-    print(f"\n{'student':<26} {'assignment':<26} {'score':>6} {'max':>6} {'expected':>8}  flags")
-    wrong = 0
-    for row in rows:
-        want = expected.get((row["student_id"], row["assignment"]))
-        ok = want is not None and abs(float(row["score"]) - want.expected_total) < 1e-9 \
-            and abs(float(row["max_score"]) - want.max_score) < 1e-9 \
-            and row["flags"] == want.flags_text
-        wrong += not ok
-        print(f"{row['student_id']:<26} {row['assignment']:<26} {float(row['score']):6.1f} "
-              f"{float(row['max_score']):6.1f} {want.expected_total if want else '?':>8}  "
-              f"{row['flags']}{'' if ok else '   <-- unexpected'}")
-    missing = set(expected) - {(row["student_id"], row["assignment"]) for row in rows}
-    for student, lesson in sorted(missing):
-        wrong += 1
-        print(f"{student:<26} {lesson:<26} no row in grades.csv   <-- unexpected")
-    print(f"\ngrades: {graded / 'grades.csv'}\nfeedback HTML: {graded / 'feedback'}")
+    print("3/3 report", flush=True)
+    wrong = grade_table(graded, expected, lessons)
+    print(f"\n{lesson_times(graded)}")
+    print(f"\n{isolation_used(graded)}")
+    print(f"grades:   {graded / 'grades.csv'}\nreport:   {graded / 'report.html'}\n"
+          f"feedback: {graded / 'feedback'}/<student>.html")
+    print(f"\nmake demo: {time.perf_counter() - started:.0f} s"
+          f"{'' if not wrong else f', {wrong} grade(s) not as expected'}")
     return 1 if wrong else 0
+
+
+def grade_table(graded: Path, expected: dict[tuple[str, str], cohort.Submission],
+                lessons: list[str]) -> int:
+    """Print lessons x students with each score; return how many differ from ``expected``."""
+    rows = {(row["student_id"], row["assignment"]): row
+            for row in csv.DictReader((graded / "grades.csv").open())}
+    students = sorted({student for student, _ in expected})
+    print(f"\n{'lesson':<26}" + "".join(f"{student:>14}" for student in students))
+    wrong, notes = 0, []
+    for lesson in lessons:
+        cells = []
+        for student in students:
+            want, row = expected.get((student, lesson)), rows.get((student, lesson))
+            if want is None:
+                cells.append("")
+                continue
+            if row is None:
+                wrong += 1
+                cells.append("missing !")
+                notes.append(f"{student} / {lesson}: no row in grades.csv")
+                continue
+            score, top = float(row["score"]), float(row["max_score"])
+            ok = abs(score - want.expected_total) < 1e-9 and abs(top - want.max_score) < 1e-9 \
+                and row["flags"] == want.flags_text
+            wrong += not ok
+            cells.append(f"{score:g}/{top:g}{'' if ok else ' !'}")
+            if not ok:
+                notes.append(f"{student} / {lesson}: got {score:g}/{top:g} [{row['flags']}], "
+                             f"expected {want.expected_total:g}/{want.max_score:g} "
+                             f"[{want.flags_text}]")
+        print(f"{lesson:<26}" + "".join(f"{cell:>14}" for cell in cells))
+    flags = {want.flags_text for want in expected.values() if want.flags}
+    print("every grade as expected" if not wrong else "\n".join(["not as expected:", *notes]))
+    if flags:
+        print(f"informational flags, expected on the colab copies: {', '.join(sorted(flags))}")
+    return wrong
+
+
+def lesson_times(graded: Path) -> str:
+    """Seconds each lesson's perfect submission took to grade: the solution notebook's run."""
+    times = {}
+    for path in (graded / "results").glob("perfect/*.json"):
+        result = json.loads(path.read_text())
+        times[result["assignment"]] = result["seconds"]
+    if not times:
+        return "(no run times: the perfect submissions left no results)"
+    parts = [f"{lesson} {seconds:.0f} s" for lesson, seconds in sorted(times.items())]
+    return "run time of each solution notebook (graded, sandbox included): " + ", ".join(parts)
+
+
+def isolation_used(graded: Path) -> str:
+    """The isolation line of this run's grading log."""
+    for line in reversed((graded / "grading.log").read_text().splitlines()):
+        if " isolation: " in line:
+            return "isolation: " + line.split(" isolation: ", 1)[1]
+    return "isolation: (not logged)"
 
 
 if __name__ == "__main__":
