@@ -576,12 +576,3 @@ def test_plain_tensor_fails_on_anything_else_with_a_hint():
     text = message_of(plain_tensor, [1.0, 2.0], name="dropout(x)")
     assert text.startswith("✗ dropout(x): wrong type") and "list of length 2" in text and "hint:" in text
     assert "torch.from_numpy" in message_of(plain_tensor, np.zeros(2))
-
-
-def test_docstring_examples_run():
-    import doctest
-
-    import convtrain.checks
-
-    result = doctest.testmod(convtrain.checks, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0 and result.failed == 0

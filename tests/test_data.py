@@ -478,14 +478,3 @@ def test_importing_data_loads_no_heavy_optional_packages():
             "'matplotlib', 'nbgrader'} & set(sys.modules); print(sorted(heavy))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
-
-
-@pytest.mark.parametrize("module", ["offline", "stats", "splits", "folders", "transforms",
-                                    "downloads", "kaggle_fruits", "__init__"])
-def test_docstring_examples_run(module):
-    import doctest
-    import importlib
-
-    name = "convtrain.data" if module == "__init__" else f"convtrain.data.{module}"
-    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
-    assert result.failed == 0

@@ -147,13 +147,6 @@ def test_real_fiftyone_database_starts_and_an_unwritable_one_is_reported(tmp_pat
     assert os.fspath(blocker) in check.detail
 
 
-def test_docstring_examples_run():
-    import doctest
-
-    result = doctest.testmod(doctor, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0 and result.failed == 0
-
-
 def test_grading_sandbox_is_found_here_or_its_install_command_is_named(monkeypatch):
     from convtrain.instructor.grading import sandbox
 

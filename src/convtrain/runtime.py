@@ -1,9 +1,11 @@
 """Where the code runs: device, seeds, the fast/full profile, and the environment.
 
->>> import convtrain as ct
->>> cfg = ct.profile()          # CONVTRAIN_PROFILE=fast|full, default: full on CUDA else fast
+>>> import torch, convtrain as ct
+>>> cfg = ct.profile("fast")    # ct.profile() reads CONVTRAIN_PROFILE (default: full on CUDA)
+>>> cfg.name, cfg.dataset
+('fast', 'digits')
 >>> ct.seed_everything(0)
->>> model.to(ct.device())
+>>> model = torch.nn.Linear(2, 1).to(ct.device("cpu"))
 """
 
 from __future__ import annotations

@@ -2,11 +2,19 @@
 
 >>> import torch, convtrain as ct
 >>> from convtrain.train import fit, evaluate
+>>> _ = torch.manual_seed(0)
+>>> images, labels = torch.randn(64, 1, 8, 8), torch.randint(0, 10, (64,))
+>>> train_loader = torch.utils.data.DataLoader(
+...     torch.utils.data.TensorDataset(images, labels), batch_size=16, shuffle=True)
+>>> val_loader = torch.utils.data.DataLoader(
+...     torch.utils.data.TensorDataset(images, labels), batch_size=32)
 >>> model = ct.models.SimpleCNN(in_channels=1)
->>> optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
->>> history = fit(model, train_loader, val_loader, epochs=3, optimizer=optimizer)
->>> print(history.as_table())
->>> evaluate(model, val_loader)                  # {"loss": ..., "accuracy": ...}
+>>> optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+>>> history = fit(model, train_loader, val_loader, epochs=3, optimizer=optimizer, progress=False)
+>>> history.epochs, history.train_loss[-1] < history.train_loss[0]
+(3, True)
+>>> sorted(evaluate(model, val_loader))
+['accuracy', 'loss']
 
 Nothing is hidden: the model stays on the device you put it on (pass ``device=`` to
 move it), the optimizer and scheduler are yours, and the only things ``fit`` changes
@@ -126,8 +134,10 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = 
             for that many epochs. Either way the model ends with the weights of the epoch
             with the lowest validation loss (``history.best_epoch``).
 
-    >>> history = fit(model, train_loader, val_loader, epochs=5, optimizer=opt, early_stopping=2)
-    >>> history.best_epoch, history.val_acc[history.best_epoch]
+    >>> history = fit(model, train_loader, val_loader, epochs=5,  # doctest: +SKIP
+    ...               optimizer=opt, early_stopping=2)
+    >>> history.best_epoch, history.val_acc[history.best_epoch]  # doctest: +SKIP
+    (3, 0.91)
     """
     if early_stopping is not None and val_loader is None:
         raise ValueError("early_stopping needs a val_loader: it watches the validation loss.")
@@ -261,7 +271,7 @@ def evaluate(model: nn.Module, loader: Iterable, loss_fn: nn.Module | None = Non
     The model's train/eval mode is restored afterwards. ``loader`` yields
     ``(images (N, C, H, W), labels (N,))``; ``loss_fn`` defaults to cross-entropy.
 
-    >>> evaluate(model, val_loader)
+    >>> evaluate(model, val_loader)  # doctest: +SKIP
     {'loss': 0.31, 'accuracy': 0.91}
     """
     loss_fn = loss_fn or nn.CrossEntropyLoss()
@@ -292,8 +302,11 @@ def predict(model: nn.Module, loader: Iterable, device: torch.device | str | Non
     ``loader`` yields ``(images, labels)`` or just images (N, C, H, W). Runs in eval
     mode (restored afterwards). Returns a float32 CPU tensor (N, K) whose rows sum to 1.
 
-    >>> probabilities = predict(model, test_loader)
-    >>> predictions = probabilities.argmax(dim=1)
+    >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3))
+    >>> loader = [(torch.randn(5, 1, 2, 2), torch.zeros(5, dtype=torch.int64))]
+    >>> probabilities = predict(model, loader)
+    >>> probabilities.shape, bool(torch.allclose(probabilities.sum(dim=1), torch.ones(5)))
+    (torch.Size([5, 3]), True)
     """
     device = torch.device(device) if device is not None else _model_device(model)
     was_training = model.training
@@ -324,10 +337,13 @@ def train_steps(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
     Shapes: images (N, C, H, W), labels (N,) int64; returns ``steps`` floats (the
     loss of each step's batch, before that step's update).
 
+    >>> _ = torch.manual_seed(0)
+    >>> x, y = torch.randn(128, 1, 8, 8), torch.randint(0, 10, (128,))
+    >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
     >>> losses = train_steps(model, x, y, torch.optim.SGD(model.parameters(), lr=0.1),
     ...                      steps=60, batch_size=64)
-    >>> losses[-1] < losses[0]
-    True
+    >>> len(losses), losses[-1] < losses[0]
+    (60, True)
     """
     if len(images) != len(labels):
         raise ValueError(f"images and labels differ in length: {len(images)} vs {len(labels)}.")

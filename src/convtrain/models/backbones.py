@@ -4,8 +4,8 @@
 >>> model = backbone("tiny_digits")                 # offline, in the package
 >>> preprocess = backbone_weights("tiny_digits").transforms()
 >>> resnet = backbone("resnet18")  # doctest: +SKIP
->>> # (ImageNet weights: downloaded once, so this needs the internet the first time)
 
+ImageNet weights are downloaded once, so ``resnet18`` needs the internet the first time.
 Nothing falls back silently to random weights: weights that cannot be had are an error.
 """
 
