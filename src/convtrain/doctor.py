@@ -229,7 +229,8 @@ def check_fiftyone(start_database: bool = False) -> Check:
 
 
 def check_kaggle() -> Check:
-    from convtrain.data import cache_dir, kaggle_fruits  # imports torchvision, not kagglehub
+    from convtrain.data import kaggle_fruits  # imports torchvision, not kagglehub
+    from convtrain.data.downloads import cache_dir
 
     folders = [kaggle_fruits.KAGGLE_INPUT, cache_dir() / "fruits"]
     if os.environ.get(kaggle_fruits.FRUITS_DIR_VARIABLE):
@@ -256,15 +257,9 @@ def check_kaggle() -> Check:
 
 def check_grading_sandbox() -> Check:
     """Whether ``convtrain grade`` can run kernels in its bubblewrap sandbox (instructors only)."""
-    import site
-    import tempfile
-
     from convtrain.instructor.grading import sandbox
 
-    installation = [sys.prefix, sys.base_prefix, str(Path(convtrain.__file__).resolve().parent),
-                    *site.getsitepackages()]
-    with tempfile.TemporaryDirectory(prefix="convtrain-doctor-") as scratch:
-        why_not = sandbox.probe({"scratch": scratch, "isolate": True, "read_only": installation})
+    why_not = sandbox.choose([]).why_not
     if why_not is None:
         return Check("grading sandbox", True, f"bubblewrap works ({shutil.which('bwrap')})")
     return Check("grading sandbox", False, f"not available: {why_not}",

@@ -19,7 +19,7 @@ from collections.abc import Callable
 import torch
 from torch.utils.data import Dataset, Subset
 
-from convtrain.data.downloads import atomic_directory, cache_dir, download, extract_zip, sha256_of
+from convtrain.data.downloads import download, extract_zip, sha256_of
 from convtrain.data.folders import image_folder, load_rgb, write_image_folder
 from convtrain.data.kaggle_fruits import (
     FRUIT_CLASSES,
@@ -28,14 +28,8 @@ from convtrain.data.kaggle_fruits import (
     kaggle_credentials,
     locate_fruits,
 )
-from convtrain.data.offline import (
-    SAMPLE_IMAGES,
-    TensorImageDataset,
-    digits,
-    load_digits,
-    sample_image,
-)
-from convtrain.data.splits import TransformedSubset, split_dataset
+from convtrain.data.offline import digits, load_digits, sample_image
+from convtrain.data.splits import split_dataset
 from convtrain.data.stats import mean_std
 from convtrain.data.transforms import (
     IMAGENET_MEAN,
@@ -45,9 +39,7 @@ from convtrain.data.transforms import (
 )
 
 __all__ = [
-    "FRUIT_CLASSES", "IMAGENET_MEAN", "IMAGENET_STD", "SAMPLE_IMAGES", "FruitsUnavailableError",
-    "TensorImageDataset", "TransformedSubset", "atomic_directory", "cache_dir",
-    "digits", "download", "explicit_transform", "extract_zip", "fruits", "image_folder",
+    "FRUIT_CLASSES", "IMAGENET_MEAN", "IMAGENET_STD", "FruitsUnavailableError", "digits", "download", "explicit_transform", "extract_zip", "fruits", "image_folder",
     "imagenet_transform", "kaggle_credentials", "load_digits", "load_rgb", "locate_fruits",
     "mean_std", "profile_dataset", "sample_image", "sha256_of", "split_dataset",
     "write_image_folder",

@@ -24,11 +24,9 @@ from convtrain.models.adapt import (
     unfreeze,
 )
 from convtrain.models.backbones import (
-    BACKBONES,
     TINY_DIGITS_MEAN,
     TINY_DIGITS_STD,
     TinyDigitsNet,
-    TinyDigitsWeights,
     backbone,
     backbone_weights,
 )
@@ -37,14 +35,13 @@ from convtrain.models.networks import (
     ConvBlock,
     DeepNet,
     DenseBlock,
-    PreActivationBlock,
     ResidualBlock,
     SimpleCNN,
 )
 
 __all__ = [
-    "BACKBONES", "TINY_DIGITS_MEAN", "TINY_DIGITS_STD", "ConvBlock", "DeepNet", "DenseBlock",
-    "PreActivationBlock", "ResidualBlock", "SimpleCNN", "TinyDigitsNet", "TinyDigitsWeights",
+    "TINY_DIGITS_MEAN", "TINY_DIGITS_STD", "ConvBlock", "DeepNet", "DenseBlock",
+    "ResidualBlock", "SimpleCNN", "TinyDigitsNet",
     "backbone", "backbone_weights", "count_parameters", "freeze", "head_param_groups",
     "record_activations", "record_gradients", "replace_head", "unfreeze",
 ]

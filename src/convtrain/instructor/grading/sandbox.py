@@ -23,16 +23,20 @@ Run as a script, so it imports nothing of convtrain (and not torch)::
     python sandbox.py '{"memory_mb": 4096, "isolate": true, ...}' -- python -m ipykernel_launcher -f conn.json
 
 It sets the resource limits, then ``exec``s the command (inside ``bwrap`` when
-``isolate`` is true).
+``isolate`` is true). The grader imports it for the policy itself: :func:`choose`
+decides the :class:`Isolation` of a grading run (what is hidden, what is read-only,
+sandbox or audit hook alone) and :func:`kernel_config` turns it into that JSON.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 
 MIB = 1024 * 1024
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
@@ -41,6 +45,61 @@ SYSTEM_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/et
                 "/etc/nsswitch.conf", "/etc/hosts", "/etc/mime.types", "/etc/matplotlibrc")
 INSTALL_HINT = ("install bubblewrap (Debian/Ubuntu: `apt-get install bubblewrap`; "
                 "Fedora: `dnf install bubblewrap`)")
+
+
+FILE_MB = 512  # the largest file a kernel may write
+
+
+@dataclasses.dataclass(frozen=True)
+class Isolation:
+    """How kernels are kept apart: ``sandboxed`` runs them in bubblewrap (``read_only`` is
+    what they may read besides the system and their scratch folder); ``hide`` are the
+    private paths the audit hook refuses (in every mode); ``why_not`` says why there is
+    no sandbox."""
+
+    sandboxed: bool
+    hide: tuple[str, ...]
+    read_only: tuple[str, ...]
+    why_not: str | None = None
+
+    def describe(self) -> str:
+        if self.sandboxed:
+            return "bubblewrap sandbox (allow-list files, no network, own PID namespace) + audit hook"
+        return f"audit hook only ({self.why_not or 'sandbox turned off'})"
+
+
+def installation_paths() -> tuple[str, ...]:
+    """What a kernel reads besides the system: this Python's installation and the
+    convtrain package, each both as named and as the target of any link on the way."""
+    import site
+
+    import convtrain
+
+    paths = [sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(convtrain.__file__)),
+             *site.getsitepackages()]
+    paths += [os.path.realpath(path) for path in paths]
+    return tuple(sorted({os.path.abspath(path) for path in paths if os.path.isdir(path)}))
+
+
+def choose(private_paths, use_sandbox: bool = True, probe_dir: str | None = None,
+           memory_mb: int = 4096) -> Isolation:
+    """The isolation of a grading run: the sandbox when ``use_sandbox`` and it can be built
+    here (tried once in a folder under ``probe_dir``), else the audit hook alone, saying why.
+    ``private_paths`` are hidden in either mode."""
+    isolation = Isolation(sandboxed=False, hide=tuple(sorted({str(p) for p in private_paths})),
+                          read_only=installation_paths(), why_not="--no-sandbox was given")
+    if not use_sandbox:
+        return isolation
+    with tempfile.TemporaryDirectory(prefix="cvg-probe-", dir=probe_dir) as folder:
+        why_not = probe(kernel_config(folder, memory_mb, dataclasses.replace(isolation,
+                                                                             sandboxed=True)))
+    return dataclasses.replace(isolation, sandboxed=why_not is None, why_not=why_not)
+
+
+def kernel_config(scratch, memory_mb: int, isolation: Isolation) -> dict:
+    """The JSON this script takes for a kernel working in ``scratch``."""
+    return {"memory_mb": memory_mb, "file_mb": FILE_MB, "scratch": str(scratch),
+            "isolate": isolation.sandboxed, "read_only": list(isolation.read_only)}
 
 
 def set_limits(memory_mb: int, file_mb: int) -> None:
@@ -125,7 +184,7 @@ def main(argv: list[str]) -> None:
     if len(argv) < 3 or argv[1] != "--":
         sys.exit("usage: sandbox.py CONFIG_JSON -- COMMAND ...")
     config = json.loads(argv[0])
-    set_limits(int(config.get("memory_mb", 4096)), int(config.get("file_mb", 512)))
+    set_limits(int(config.get("memory_mb", 4096)), int(config.get("file_mb", FILE_MB)))
     command = command_for(config, argv[2:])
     os.execvp(command[0], command)
 
