@@ -43,9 +43,17 @@ demo: setup
 
 # Two runs: nbval keeps a notebook's cells on one worker only with --dist loadfile;
 # the test suite balances better with --dist loadgroup (groups marked in the tests).
+# The notebooks' measured claims are recorded on the way and printed as one table
+# (artifacts/claims/claims.md); a lesson with fewer than MIN_CLAIMS fails.
+MIN_CLAIMS ?= 0
+CLAIMS := artifacts/claims
 test: setup
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n $(JOBS) --dist loadfile \
+	rm -f $(CLAIMS)/fast.jsonl
+	CONVTRAIN_CLAIMS_FILE="$(CURDIR)/$(CLAIMS)/fast.jsonl" PATH="$(CURDIR)/$(BIN):$$PATH" \
+	  $(BIN)/python -m pytest -n $(JOBS) --dist loadfile \
 	  --nbval-lax --sanitize-with tests/nbval_sanitize.cfg solutions
+	$(BIN)/convtrain claims $(CLAIMS)/fast.jsonl --check --min-per-lesson $(MIN_CLAIMS) \
+	  --markdown $(CLAIMS)/claims.md
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n $(JOBS) --dist loadgroup tests
 
 lab: setup

@@ -1,7 +1,8 @@
 """convtrain: the helper library of the convtrain course.
 
-Import it as ``import convtrain as ct``. The runtime helpers are re-exported
-(``ct.profile()``, ``ct.device()``, ``ct.seed_everything(0)``); every other room is
+Import it as ``import convtrain as ct``. The runtime helpers and the claim helper are
+re-exported (``ct.profile()``, ``ct.device()``, ``ct.seed_everything(0)``,
+``ct.claim(...)``); every other room is
 a module loaded on first use (``ct.data``, ``ct.models``, ``ct.train``, ``ct.plots``,
 ``ct.checks``), so ``import convtrain`` stays fast in a Colab cell.
 
@@ -14,12 +15,14 @@ from __future__ import annotations
 
 import importlib
 
+from convtrain.claims import claim
 from convtrain.runtime import device, environment, profile, seed_everything
 
 __version__ = "0.1.0"
-__all__ = ["device", "environment", "profile", "seed_everything", "__version__"]
+__all__ = ["claim", "device", "environment", "profile", "seed_everything", "__version__"]
 
-_SUBMODULES = {"bootstrap", "checks", "data", "doctor", "models", "plots", "runtime", "train"}
+_SUBMODULES = {"bootstrap", "checks", "claims", "data", "doctor", "models", "plots", "runtime",
+               "train"}
 
 
 def __getattr__(name: str):

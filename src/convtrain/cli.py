@@ -3,6 +3,7 @@
     convtrain doctor            is this machine ready for the course? (one fix per problem)
     convtrain build [--check]   generate workshops/ from solutions/ (or check they agree)
     convtrain grade SUBMISSIONS --out OUTDIR    grade a cohort (see course/GRADING.md)
+    convtrain claims [--run] [--check]          every measured claim of the lessons, as a table
 
 Each subcommand lives in its own module; this file only dispatches, importing the
 module on demand so `convtrain doctor` does not pay for nbgrader.
@@ -19,6 +20,7 @@ COMMANDS = {
     "doctor": ("convtrain.doctor", "check Python, torch, the device and the optional parts"),
     "build": ("convtrain.instructor.build", "generate the student notebooks in workshops/ from solutions/"),
     "grade": ("convtrain.instructor.grading.command", "autograde a folder or zip of submissions"),
+    "claims": ("convtrain.instructor.claims_table", "the table of every measured claim of the course"),
 }
 
 
