@@ -267,13 +267,21 @@ def test_profile_dataset_fast_is_digits_limited_to_the_profile_sizes():
         data.profile_dataset(cfg, "everything")
 
 
-def test_profile_dataset_full_uses_fruits_with_val_from_the_test_split(fruit_env, monkeypatch):
+def test_profile_dataset_full_draws_validation_from_the_train_split(fruit_env, monkeypatch):
     monkeypatch.setenv("CONVTRAIN_FRUITS_DIR", str(fruit_env.folder))
-    cfg = dataclasses.replace(ct.profile("full"), n_train=5, n_val=100)
-    train = data.profile_dataset(cfg, "train")
-    val = data.profile_dataset(cfg, "val")
-    assert len(train) == 5 and train.classes == list(data.FRUIT_CLASSES)
-    assert len(val) == len(data.fruits("test", root=fruit_env.folder))
+    cfg = dataclasses.replace(ct.profile("full"), n_train=5, n_val=3)
+    train, val, test = (data.profile_dataset(cfg, split) for split in ("train", "val", "test"))
+    assert len(train) == 5 and len(val) == 3 and train.classes == list(data.FRUIT_CLASSES)
+    train_files = {path for path, _ in data.fruits("train", root=fruit_env.folder).samples}
+
+    def files(subset):
+        return {subset.dataset.samples[i][0] for i in subset.indices}
+
+    assert files(val) <= train_files and files(train) <= train_files
+    assert not files(val) & files(train), "validation images must not be trained on"
+    assert not (files(val) | files(train)) & files(test)
+    larger = data.profile_dataset(dataclasses.replace(cfg, n_train=8), "val")
+    assert files(larger) == files(val), "the validation set must not depend on n_train"
     assert fruit_env.kagglehub_calls == []
 
 

@@ -459,6 +459,47 @@ def test_notebook_time_limit_stops_the_run_and_keeps_what_completed(course_root,
     assert read_grades(out) == {"slow": (LESSON, 5, FULL, "notebook_timeout")}
 
 
+@SIDE
+def test_feedback_says_what_was_not_attempted_and_report_shows_the_cohort(course_root, tmp_path):
+    """Two notebooks run (one untouched, one partly solved with a wrong answer), one is
+    garbage: the feedback tells "not attempted" from "wrong", the report covers all three."""
+    import html
+
+    nbs = Notebooks(course_root)
+    subs = tmp_path / "subs"
+    write(subs / "untouched" / f"{LESSON}.ipynb", nbformat.writes(nbs.untouched()))
+    partial = nbs.answer(nbs.solved(answers=("double",)), "mean",
+                         "def noisy_mean(values):\n    return 0.0\n")
+    odd = "<i>partial&co"
+    write(subs / odd / f"{LESSON}.ipynb", nbformat.writes(partial))
+    write(subs / "garbage" / f"{LESSON}.ipynb", '{"cells": [ not json')
+    out = tmp_path / "out"
+    assert main([str(subs), "--out", str(out), "--course", str(course_root / "course"),
+                 "--jobs", "2", "--timeout-cell", CELL_TIMEOUT]) == 0
+    assert read_grades(out) == {"untouched": (LESSON, 0, FULL, ""), odd: (LESSON, 2, FULL, ""),
+                                "garbage": (LESSON, 0, FULL, "unreadable")}
+    untouched = (out / "feedback" / "untouched.html").read_text()
+    assert ("<strong>00_tiny</strong> — 0 / 6 points · exercises: 0 passed, 0 attempted, 3 in all"
+            " · not attempted: test_double, Exercise 2: counting, test_mean") in untouched
+    assert "Not attempted: the answer cell before the test test_double still raises " \
+           "NotImplementedError." in untouched
+    assert "Not attempted: the cell under “Exercise 2: counting” still raises " \
+           "NotImplementedError." in untouched
+    assert "Read the message" not in untouched
+    pages = [page for page in (out / "feedback").glob("*.html") if page.name.startswith("i_partial")]
+    partial_page = pages[0].read_text()
+    assert ("<strong>00_tiny</strong> — 2 / 6 points · exercises: 1 passed, 2 attempted, 3 in all"
+            " · revisit: test_mean · not attempted: Exercise 2: counting") in partial_page
+    assert "noisy_mean" in partial_page and "Read the message" in partial_page  # the check's own words
+    assert "<i>" not in partial_page
+    page = (out / "report.html").read_text()
+    assert "<strong>Isolation:</strong> " in page
+    assert page.count('<img src="data:image/png;base64,') == 1
+    assert html.escape(odd) in page and "<i>" not in page
+    assert "<code>unreadable</code>" in page
+    assert "wrote " + str(out / "report.html") in (out / "grading.log").read_text()
+
+
 def test_missing_submissions_is_an_error_that_says_what_to_do(tmp_path, capsys):
     assert main([str(tmp_path / "nope"), "--out", str(tmp_path / "out")]) == 2
     assert "does not exist" in capsys.readouterr().err
@@ -546,3 +587,9 @@ def test_real_lesson_solution_gets_full_marks_and_workshop_zero(tmp_path):
     assert grades["solution"] == (REAL_LESSON, max_score, max_score, "")
     if workshop.is_file():
         assert grades["workshop"] == (REAL_LESSON, 0, max_score, "renamed")
+        # Every exercise of the workshop as released is "not attempted", named by its heading.
+        feedback = (out / "feedback" / "workshop.html").read_text()
+        assert "exercises: 0 passed, 0 attempted" in feedback
+        assert "Not attempted: the cell under “Exercise 1" in feedback
+        assert "Read the message" not in feedback and "is not defined" not in feedback
+    assert "re-teach this" in (out / "report.html").read_text()

@@ -1,18 +1,29 @@
 """Unit tests of the grading steps that need no kernel: discovery, identification,
-restoring the run, the guard's report parsing, the result files."""
+restoring the run, the guard's report parsing, the result files, the flags, scoring
+(not-attempted exercises) and the feedback pages."""
 
 from __future__ import annotations
 
+import html
+import re
 import zipfile
 from pathlib import Path
 
 import pytest
 
 from convtrain.instructor.course import split_hidden
-from convtrain.instructor.grading import guard, report
+from convtrain.instructor.grading import flags, guard, report
 from convtrain.instructor.grading.discover import clean_name, discover, identify, unpack
-from convtrain.instructor.grading.gradebook import Assignment, CellSpec
-from convtrain.instructor.grading.restore import restore
+from convtrain.instructor.grading.execute import Execution, StepRun
+from convtrain.instructor.grading.flags import Flag
+from convtrain.instructor.grading.gradebook import (
+    Assignment,
+    CellSpec,
+    clean_heading,
+    exercise_titles,
+)
+from convtrain.instructor.grading.restore import Step, restore, untouched_answers
+from convtrain.instructor.grading.score import score
 
 TEST_SOURCE = "check(f(1), 2)\n### BEGIN HIDDEN TESTS\ncheck(f(5), 10)\n### END HIDDEN TESTS\nprint('ok')"
 
@@ -184,3 +195,246 @@ def test_results_round_trip_and_grades_csv_columns(tmp_path: Path):
     report.write_grades(tmp_path, [result])
     assert (tmp_path / "grades.csv").read_text() == (
         "student_id,assignment,score,max_score,flags\nann/../x,01_demo,2.5,3,renamed\n")
+
+
+# --------------------------------------------------------------------------- flags
+
+GRADING_DIR = Path(report.__file__).parent
+REPO = GRADING_DIR.parents[3]
+
+
+def _flag_constants(path: Path) -> list[str]:
+    """String constants in ``events.add(...)``/``flags.add(...)`` calls, in what a function
+    named ``reason`` (the watchdog's) returns, and flag values in list, set and tuple
+    literals: flags made from plain strings."""
+    import ast
+
+    places = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                and node.func.attr == "add" and isinstance(node.func.value, ast.Name) \
+                and node.func.value.id in ("events", "flags"):
+            places.append(node)
+        elif isinstance(node, ast.FunctionDef) and node.name == "reason":
+            places += [leaf for leaf in ast.walk(node) if isinstance(leaf, ast.Return)]
+    tree = ast.parse(path.read_text())
+    values = [leaf.value for place in places for leaf in ast.walk(place)
+              if isinstance(leaf, ast.Constant) and isinstance(leaf.value, str)]
+    if path.name != "flags.py":  # a flag's value in a list, set or tuple: [..., "duplicate"]
+        values += [leaf.value for node in ast.walk(tree) if isinstance(node, (ast.List, ast.Set, ast.Tuple))
+                   for leaf in node.elts if isinstance(leaf, ast.Constant)
+                   and leaf.value in Flag._value2member_map_]
+    return values
+
+
+def test_every_flag_the_code_makes_is_a_flag_member():
+    made = {path.name: _flag_constants(path) for path in sorted(GRADING_DIR.glob("*.py"))}
+    strings = {value for values in made.values() for value in values}
+    assert strings, "the scan found no flag at all: it is broken"
+    assert strings <= set(Flag._value2member_map_), strings - set(Flag._value2member_map_)
+    # Only execute.py (whose events become flags in score._run_flags) still uses strings.
+    assert {name for name, values in made.items() if values} == {"execute.py"}
+
+
+def test_flags_are_strings_with_notes_and_a_kind():
+    assert len(Flag) == 17 and Flag.RENAMED == "renamed" and f"{Flag.TAMPER}" == "tamper"
+    assert {flag.value for flag in Flag if flag.informational} == {"renamed", "metadata_restored",
+                                                                   "duplicate"}
+    for flag in Flag:
+        assert flag.student.endswith(".") and flag.instructor.endswith("."), flag
+        assert "|" not in flag.instructor, f"{flag} would break the Markdown table"
+    assert flags.known(["renamed", "tamper", "from_the_future"]) == [Flag.TAMPER, Flag.RENAMED]
+    assert not hasattr(report, "FLAG_NOTES")
+
+
+def test_grading_md_flags_table_is_the_generated_one():
+    text = (REPO / "course" / "GRADING.md").read_text(encoding="utf-8")
+    assert flags.table_in(text) == flags.generated_section(), (
+        f"course/GRADING.md's flags table differs from grading/flags.py; run `{flags.UPDATE_COMMAND}`")
+    table = flags.markdown_table().splitlines()
+    assert len(table) == 2 + len(Flag)
+    assert table[2].startswith("| `test_edited` | attention") and table[-1].startswith("| `duplicate` | informational")
+
+
+def test_flags_update_rewrites_only_the_generated_section(tmp_path, capsys):
+    path = tmp_path / "GRADING.md"
+    path.write_text(f"# Intro\n\n{flags.TABLE_START}\n| old |\n{flags.TABLE_END}\n\nrest\n")
+    assert flags.main(["--update", str(path)]) == 0
+    assert path.read_text() == f"# Intro\n\n{flags.generated_section()}\n\nrest\n"
+    assert flags.main(["--update", str(path)]) == 0
+    assert "already up to date" in capsys.readouterr().out
+    path.write_text("no markers")
+    assert flags.main(["--update", str(path)]) == 2
+    assert flags.TABLE_START in capsys.readouterr().err
+
+
+def test_restore_flags_are_members():
+    cells = release_cells(with_metadata=False)
+    cells = [cell for cell in cells if cell["source"] != ASSIGNMENT.cells[5].release_source]
+    _steps, found = restore(cells, ASSIGNMENT)
+    assert found == {Flag.METADATA_RESTORED, Flag.TEST_DELETED}
+    assert all(isinstance(flag, Flag) for flag in found)
+
+
+# --------------------------------------------------------------------------- exercises and not attempted
+
+TITLED = Assignment("01_demo", "01_demo", ASSIGNMENT.cells, None,
+                    titles=(("test_f", "Exercise 1: `f`"),))
+
+
+def test_exercise_titles_come_from_the_headings_before_the_answer():
+    cells = [
+        {"cell_type": "markdown", "source": "# Lesson 1\nIntro.", "metadata": {}},
+        {"cell_type": "markdown", "source": "### ✏️ Exercise 1 (3 points): `conv2d`\nWrite it.",
+         "metadata": {}},
+        {"cell_type": "code", "source": "def conv2d(): ...", "metadata": {"nbgrader": {
+            "grade_id": "conv2d", "solution": True, "grade": False}}},
+        {"cell_type": "markdown", "source": "## Exercise 9: not this one, it is after the answer",
+         "metadata": {}},
+        {"cell_type": "code", "source": "check()", "metadata": {"nbgrader": {
+            "grade_id": "test_conv2d", "solution": False, "grade": True}}},
+        {"cell_type": "markdown", "source": "## Counting", "metadata": {}},
+        {"cell_type": "code", "source": "x = 1", "metadata": {"nbgrader": {
+            "grade_id": "count", "solution": True, "grade": False}}},
+        {"cell_type": "code", "source": "check()", "metadata": {"nbgrader": {
+            "grade_id": "test_count", "solution": False, "grade": True}}},
+    ]
+    assert exercise_titles(cells) == (("test_conv2d", "Exercise 1: `conv2d`"),)
+    assert clean_heading("### ✏️ Exercise 2 — compute the worked example (2 points)") == \
+        "Exercise 2 — compute the worked example"
+    assert clean_heading("## Exercise 3: output size (1 point)") == "Exercise 3: output size"
+
+
+def test_answers_belong_to_the_next_test_cell():
+    assert [(test.name, [a.name for a in answers]) for test, answers in ASSIGNMENT.exercises] == [
+        ("test_f", ["f"]), ("test_g", ["g"])]
+    assert [a.name for a in ASSIGNMENT.answers("test_g")] == ["g"]
+    assert ASSIGNMENT.answers("nope") == () and TITLED.title("test_f") == "Exercise 1: `f`"
+    assert TITLED.title("test_g") == "" and TITLED.fingerprint != ASSIGNMENT.fingerprint
+
+
+def test_untouched_answers_ignore_whitespace_only_changes():
+    cells = release_cells()
+    assert untouched_answers(cells, ASSIGNMENT) == {"f", "g"}
+    cells[2]["source"] = "def f(x):\n        # YOUR CODE HERE   \n\n    raise NotImplementedError()\n"
+    cells[4]["source"] = "def g(x):\n    return x\n"
+    assert untouched_answers(cells, ASSIGNMENT) == {"f"}
+
+
+def _execution(outcomes: dict[tuple[str, bool], tuple[str, list]]) -> Execution:
+    """Test regions of ASSIGNMENT with (status, errors) per (test id, hidden); the rest passes."""
+    runs = []
+    for spec in ASSIGNMENT.tests:
+        for hidden, text in split_hidden(spec.source):
+            status, errors = outcomes.get((spec.name, hidden), ("ok", []))
+            verdict = {"status": "pass"} if status == "ok" and not errors else \
+                {"status": "fail", "error": list(errors[0]) if errors else None}
+            runs.append(StepRun(Step("test", text, spec.name, hidden), status, errors=errors,
+                                records=[] if status == "not_run" else [verdict]))
+    return Execution(runs, set(), {"tamper": set(), "forbidden": 0, "network": 0}, 1.0)
+
+
+def _statuses(tests):
+    return {test.name: (test.status, test.message) for test in tests}
+
+
+def test_untouched_stub_is_not_attempted_with_the_exercise_heading():
+    execution = _execution({("test_f", False): ("error", [("NotImplementedError", "")]),
+                            ("test_g", False): ("error", [("NameError", "name 'g' is not defined")])})
+    tests, run_flags = score(TITLED, execution, {"f", "g"})
+    assert run_flags == set()
+    assert _statuses(tests) == {
+        "test_f": ("not_attempted", "Not attempted: the cell under “Exercise 1: `f`” still raises "
+                                    "NotImplementedError."),
+        "test_g": ("not_attempted", "Not attempted: the answer cell before the test test_g still "
+                                    "raises NotImplementedError.")}
+    assert tests[0].title == "Exercise 1: `f`" and tests[1].title == ""
+    assert sum(test.points for test in tests) == 0
+
+
+def test_errors_that_mean_not_attempted_and_errors_that_mean_wrong():
+    execution = _execution({("test_f", False): ("error", [("NameError", "name 'f' is not defined")]),
+                            ("test_g", False): ("error", [("NameError", "name 'helper' is not defined")])})
+    tests, _ = score(TITLED, execution, set())  # both answers edited
+    assert _statuses(tests) == {
+        "test_f": ("not_attempted", "Not attempted: the cell under “Exercise 1: `f`” does not "
+                                    "define `f` yet."),
+        "test_g": ("failed", "NameError: name 'helper' is not defined")}  # the student's own bug
+    execution = _execution({("test_f", False): ("error", [("NotImplementedError", "")]),
+                            ("test_g", False): ("error", [("AssertionError", "g(1): expected 1, got 2")])})
+    tests, _ = score(TITLED, execution, set())
+    assert _statuses(tests)["test_f"][0] == "not_attempted"
+    assert _statuses(tests)["test_g"] == ("failed", "AssertionError: g(1): expected 1, got 2")
+
+
+def test_a_hidden_failure_is_never_called_not_attempted_and_leaks_nothing():
+    execution = _execution({("test_f", True): ("error", [("NotImplementedError", "check(f(5), 10)")])})
+    tests, _ = score(TITLED, execution, set())
+    assert _statuses(tests)["test_f"] == ("hidden_failed", "A hidden test failed (NotImplementedError).")
+    execution = _execution({("test_f", False): ("error", [("AssertionError", "saw check(f(5), 10)")])})
+    tests, _ = score(TITLED, execution, set())
+    assert _statuses(tests)["test_f"] == ("failed", "AssertionError: saw [hidden]")
+    assert "f(5)" not in tests[0].visible_source
+
+
+def test_a_test_that_did_not_run_stays_not_run_even_if_untouched():
+    execution = _execution({("test_g", False): ("not_run", [])})
+    tests, _ = score(TITLED, execution, {"g"})
+    assert _statuses(tests)["test_g"][0] == "not_run"
+    assert _statuses(tests)["test_f"] == ("passed", "")
+
+
+# --------------------------------------------------------------------------- feedback
+
+def _test_dict(name, status, points, max_points, title="", message=""):
+    return {"name": name, "points": points, "max_points": max_points, "status": status,
+            "message": message, "visible_source": f"check({name})", "title": title}
+
+
+def _feedback(tmp_path, student, results):
+    return report.write_feedback(tmp_path, student, results).read_text(encoding="utf-8")
+
+
+def test_feedback_starts_with_one_summary_line_per_lesson(tmp_path):
+    conv = report.Result("ann", "00_conv", 3.0, 8.0, [Flag.RENAMED], "ann/Copy of 00_conv.ipynb", [
+        _test_dict("test_conv2d", "passed", 3.0, 3.0, "Exercise 1: `conv2d`"),
+        _test_dict("test_worked", "failed", 0.0, 2.0, "Exercise 2 — worked example",
+                   "AssertionError: worked example: expected 4, got 5"),
+        _test_dict("test_size", "hidden_failed", 0.0, 1.0, "Exercise 3 — output size",
+                   "A hidden test failed (AssertionError)."),
+        _test_dict("test_params", "not_attempted", 0.0, 2.0, "Exercise 4 — parameter counts",
+                   "Not attempted: the cell under “Exercise 4 — parameter counts” still raises "
+                   "NotImplementedError.")], 12.0)
+    drop = report.Result("ann", "01_drop", 4.0, 4.0, [], "ann/01_drop.ipynb", [
+        _test_dict("test_inverted", "passed", 2.0, 2.0), _test_dict("test_mc", "passed", 2.0, 2.0)])
+    page = _feedback(tmp_path, "ann", [conv, drop])
+    summary = re.search(r'<ul class="summary">(.*?)</ul>', page).group(1)
+    lines = re.findall(r"<li>(.*?)</li>", summary)
+    assert lines == [
+        "<strong>00_conv</strong> — 3 / 8 points · exercises: 1 passed, 3 attempted, 4 in all · "
+        "revisit: Exercise 2 — worked example, Exercise 3 — output size · "
+        "not attempted: Exercise 4 — parameter counts",
+        "<strong>01_drop</strong> — 4 / 4 points · exercises: 2 passed, 2 attempted, 2 in all · "
+        "all passed"]
+    assert page.index('class="summary"') < page.index("<h2>00_conv: 3 / 8</h2>")
+    # the checks' own message for a wrong answer, the generic hint with it
+    assert "AssertionError: worked example: expected 4, got 5" in page
+    assert page.count("Read the message: it says what was expected") == 1
+    # not attempted: said in words, with its own hint, and a status of its own
+    assert ('<h3 class="not_attempted"><span class="title">Exercise 4 — parameter counts</span><br>'
+            '<span class="test-id">test_params: 0 / 2 (not attempted)</span></h3>') in page
+    assert "Not attempted: the cell under “Exercise 4 — parameter counts” still raises" in page
+    assert "Replace <code>raise NotImplementedError()</code> in that cell" in page
+    assert html.escape(Flag.RENAMED.student) in page  # informational flags are explained too
+    assert "<code>conv2d</code>" in page
+
+
+def test_feedback_for_an_unreadable_notebook_and_escaping(tmp_path):
+    evil = "<img src=x onerror=alert(1)>"
+    broken = report.Result(evil, "01_drop", 0.0, 4.0, [Flag.UNREADABLE], f"{evil}.ipynb")
+    tampered = report.Result(evil, "00_conv", 0.0, 2.0, ["tamper", "from_the_future"],
+                             "x.ipynb", [_test_dict("test_a", "failed", 0.0, 2.0, "", evil)])
+    page = _feedback(tmp_path, evil, [broken, tampered])
+    assert "<img" not in page and html.escape(evil) in page
+    assert f"<strong>01_drop</strong> — 0 / 4 points · not graded: {html.escape(Flag.UNREADABLE.student)}" in page
+    assert html.escape(Flag.TAMPER.student) in page and "from_the_future" not in page

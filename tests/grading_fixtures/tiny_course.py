@@ -60,7 +60,7 @@ def solution_notebook() -> nbformat.NotebookNode:
               'check_close(double(x), x * 2, name="double(randn)")\n### END HIDDEN TESTS\n'
               'print("ok double")',
               grade_id="test_double", grade=True, locked=True, points=POINTS["test_double"]),
-        _markdown("## Counting"),
+        _markdown("## Exercise 2: counting (3 points)"),  # a heading: feedback names the exercise
         _code('def count_positive(values):\n    """How many of the values are > 0."""\n'
               '    ### BEGIN SOLUTION\n    return int(sum(1 for v in values if v > 0))\n'
               '    ### END SOLUTION', grade_id="count", solution=True),

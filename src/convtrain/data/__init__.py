@@ -52,8 +52,11 @@ def profile_dataset(cfg, split: str, transform: Callable | None = None) -> Datas
     """The dataset a lesson trains on in profile ``cfg``, limited to ``cfg.n_train`` / ``cfg.n_val`` items.
 
     fast: :func:`digits` with 3 channels at ``cfg.image_size`` (tensors ``(3, H, W)`` in
-    ``[0, 1]``, ``transform`` applied to them). full: :func:`fruits` (RGB PIL images;
-    ``"val"`` and ``"test"`` both come from its test split), a fixed random subset.
+    ``[0, 1]``, ``transform`` applied to them; its fixed train/val/test split).
+    full: :func:`fruits` (RGB PIL images). Kaggle's fruits come as train and test only,
+    so ``"train"`` and ``"val"`` are two disjoint parts of one fixed random order of its
+    train split (validation never touches the test split, which a lesson uses once, at the
+    end), and ``"test"`` is a fixed random subset of its test split.
 
     Args:
         cfg: a :class:`convtrain.runtime.Profile`, e.g. ``convtrain.profile()``.
@@ -70,15 +73,27 @@ def profile_dataset(cfg, split: str, transform: Callable | None = None) -> Datas
     if cfg.dataset == "digits":
         return digits(split, image_size=cfg.image_size, channels=3, transform=transform).head(limit)
     if cfg.dataset == "fruits":
-        full = fruits("train" if split == "train" else "test", transform=transform)
-        return _random_subset(full, limit)
+        if split == "test":
+            return _random_subset(fruits("test", transform=transform), limit)
+        full = fruits("train", transform=transform)
+        order = _fixed_order(len(full))
+        # Validation first, so it is the same whatever n_train a lesson asks for; at most
+        # half of the split, so a small copy of the dataset still leaves images to train on.
+        n_val = min(cfg.n_val, len(full) // 2)
+        chosen = order[:n_val] if split == "val" else order[n_val:n_val + cfg.n_train]
+        subset = Subset(full, chosen.tolist())
+        subset.classes = full.classes
+        return subset
     raise ValueError(f"profile {cfg.name!r} names an unknown dataset {cfg.dataset!r}")
+
+
+def _fixed_order(size: int) -> torch.Tensor:
+    return torch.randperm(size, generator=torch.Generator().manual_seed(SUBSET_SEED))
 
 
 def _random_subset(dataset: Dataset, limit: int) -> Dataset:
     if len(dataset) <= limit:
         return dataset
-    order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(SUBSET_SEED))
-    subset = Subset(dataset, order[:limit].tolist())
+    subset = Subset(dataset, _fixed_order(len(dataset))[:limit].tolist())
     subset.classes = dataset.classes
     return subset

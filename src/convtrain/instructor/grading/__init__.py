@@ -16,6 +16,9 @@ One module per step of a grading run, in the order they happen:
 - ``score``: turn the executed steps into points, flags and feedback messages.
 - ``report`` and ``record``: grades.csv, feedback HTML, the log, the result
   cache that makes reruns idempotent, and the gradebook update.
+- ``cohort_report``: report.html, the cohort at a glance for the instructor.
+- ``flags``: the one enumeration of the flags a notebook can carry, with what each
+  means for the student and for the instructor.
 - ``command``: the ``convtrain grade`` command line.
 
 The threat model is in ``course/GRADING.md``.

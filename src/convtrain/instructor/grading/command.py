@@ -27,9 +27,19 @@ import nbformat
 
 from convtrain.instructor import course as course_module
 from convtrain.instructor.course import Course, CourseError
+from convtrain.instructor.grading import (
+    cohort_report,
+    execute,
+    gradebook,
+    record,
+    report,
+    restore,
+    sandbox,
+    score,
+)
 from convtrain.instructor.grading import discover as discover_module
-from convtrain.instructor.grading import execute, gradebook, record, report, restore, sandbox, score
 from convtrain.instructor.grading.discover import Submission
+from convtrain.instructor.grading.flags import Flag
 from convtrain.instructor.grading.gradebook import Assignment
 from convtrain.instructor.grading.report import Result
 
@@ -129,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
             log(f"scratch folders kept in {scratch}")
         else:
             shutil.rmtree(scratch, ignore_errors=True)
-    finish(results, course, assignments, args.out, log)
+    finish(results, course, assignments, args.out, log, plan.isolation.describe())
     return 0
 
 
@@ -202,7 +212,7 @@ def grade_one(submission: Submission, plan: Plan, log) -> Result:
         log(f"{submission.label}: grading failed:\n{traceback.format_exc()}")
         assignment = discover_module.identify([], submission.path.name, plan.assignments)
         result = Result(submission.student_id, assignment.name if assignment else "unknown", 0.0,
-                        assignment.max_score if assignment else 0.0, ["grader_error"], submission.label)
+                        assignment.max_score if assignment else 0.0, [Flag.GRADER_ERROR], submission.label)
     log(f"{submission.label}: {result.assignment} {result.score:g}/{result.max_score:g} "
         f"[{';'.join(result.flags)}] {result.seconds:.1f}s")
     return result
@@ -216,13 +226,13 @@ def _grade(submission: Submission, plan: Plan, log) -> Result:
         log(f"{submission.label}: unreadable: {type(error).__name__}: {str(error)[:200]}")
         assignment = discover_module.identify([], submission.path.name, plan.assignments)
         return Result(submission.student_id, assignment.name if assignment else "unknown", 0.0,
-                      assignment.max_score if assignment else 0.0, ["unreadable"], submission.label)
+                      assignment.max_score if assignment else 0.0, [Flag.UNREADABLE], submission.label)
     assignment = discover_module.identify(cells, submission.path.name, plan.assignments)
     if assignment is None:
-        return Result(submission.student_id, "unknown", 0.0, 0.0, ["unmatched"], submission.label)
+        return Result(submission.student_id, "unknown", 0.0, 0.0, [Flag.UNMATCHED], submission.label)
     steps, flags = restore.restore(cells, assignment)
     if submission.path.name != f"{assignment.notebook}.ipynb":
-        flags.add("renamed")
+        flags.add(Flag.RENAMED)
     scratch = Path(tempfile.mkdtemp(prefix="cvg-", dir=plan.scratch_root))
     try:
         execution = execute.run_submission(steps, scratch, plan.limits, plan.isolation,
@@ -230,8 +240,8 @@ def _grade(submission: Submission, plan: Plan, log) -> Result:
     finally:
         if not plan.keep_scratch:
             shutil.rmtree(scratch, ignore_errors=True)
-    tests, run_flags = score.score(assignment, execution)
-    if "kernel_start_failed" in run_flags and execution.runs and execution.runs[0].errors:
+    tests, run_flags = score.score(assignment, execution, restore.untouched_answers(cells, assignment))
+    if Flag.KERNEL_START_FAILED in run_flags and execution.runs and execution.runs[0].errors:
         log(f"{submission.label}: the kernel did not start: {execution.runs[0].errors[0][1]}")
     details = score.tamper_details(execution)
     if details:
@@ -244,8 +254,11 @@ def _grade(submission: Submission, plan: Plan, log) -> Result:
 
 
 def finish(results: list[Result], course: Course, assignments: dict[str, Assignment], out: Path,
-           log) -> None:
-    """grades.csv, feedback per student, and the gradebook (backed up first)."""
+           log, isolation: str) -> None:
+    """grades.csv, feedback per student, the cohort report and the gradebook (backed up first).
+
+    ``isolation``: how the kernels were kept apart (``Isolation.describe()``), for the report.
+    """
     final = report.best_per_assignment(results)
     grades = report.write_grades(out, final)
     by_student: dict[str, list[Result]] = {}
@@ -255,6 +268,12 @@ def finish(results: list[Result], course: Course, assignments: dict[str, Assignm
         report.write_feedback(out, student_id, student_results)
     log(f"wrote {grades} ({len(final)} rows) and feedback for {len(by_student)} student(s) "
         f"in {out / 'feedback'}")
+    try:
+        log(f"wrote {cohort_report.write_report(out, results, isolation, assignments)} "
+            "(the cohort at a glance)")
+    except Exception as error:  # noqa: BLE001 - grades and feedback are written; go on
+        log(f"could not write the cohort report ({type(error).__name__}: {error}); grades.csv "
+            f"and the feedback are complete.\n{traceback.format_exc()}")
     backup = gradebook.backup_gradebook(course)
     try:
         stored = record.record(course, assignments, final)

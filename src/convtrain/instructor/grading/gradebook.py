@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import re
 import shutil
 import tempfile
 import time
@@ -69,16 +70,42 @@ class CellSpec:
 
 @dataclasses.dataclass(frozen=True)
 class Assignment:
-    """One lesson notebook: its cells in notebook order and the folder of its data files."""
+    """One lesson notebook: its cells in notebook order and the folder of its data files.
+
+    ``titles`` are ``(test id, heading)`` pairs: the lesson's markdown heading that
+    introduces each exercise (e.g. "Exercise 2: `streaming_mean_std`"), where it has one.
+    """
 
     name: str
     notebook: str
     cells: tuple[CellSpec, ...]
     files_dir: Path | None
+    titles: tuple[tuple[str, str], ...] = ()
 
     @property
     def tests(self) -> tuple[CellSpec, ...]:
         return tuple(cell for cell in self.cells if cell.is_test)
+
+    @property
+    def exercises(self) -> tuple[tuple[CellSpec, tuple[CellSpec, ...]], ...]:
+        """``(test cell, its answer cells)`` in notebook order: answer cells belong to the next
+        test cell (as in :func:`convtrain.instructor.cohort.exercises`)."""
+        found, pending = [], []
+        for cell in self.cells:
+            if cell.solution and not cell.grade:
+                pending.append(cell)
+            elif cell.is_test:
+                found.append((cell, tuple(pending)))
+                pending = []
+        return tuple(found)
+
+    def answers(self, test_id: str) -> tuple[CellSpec, ...]:
+        """The answer cells graded by the test cell ``test_id``."""
+        return next((answers for test, answers in self.exercises if test.name == test_id), ())
+
+    def title(self, test_id: str) -> str:
+        """The heading of the exercise that ``test_id`` grades, or "" when it has none."""
+        return dict(self.titles).get(test_id, "")
 
     @property
     def max_score(self) -> float:
@@ -86,10 +113,13 @@ class Assignment:
 
     @property
     def fingerprint(self) -> str:
-        """Changes whenever a graded cell or its points change (keys the result cache)."""
+        """Changes whenever a graded cell, its points or an exercise's heading change (keys the
+        result cache: feedback messages name the headings)."""
         digest = hashlib.sha256()
         for cell in self.cells:
             digest.update(f"{cell.name}\0{cell.points}\0{cell.source}\0".encode())
+        for test_id, title in self.titles:
+            digest.update(f"title\0{test_id}\0{title}\0".encode())
         return digest.hexdigest()[:16]
 
 
@@ -217,35 +247,72 @@ def load_assignments(course: Course) -> dict[str, Assignment]:
             for notebook in assignment.notebooks:
                 key = assignment.name if len(assignment.notebooks) == 1 else \
                     f"{assignment.name}/{notebook.name}"
+                lesson_cells = _lesson_cells(course, assignment.name, notebook.name)
                 assignments[key] = Assignment(
                     name=key, notebook=notebook.name,
-                    cells=_ordered_cells(course, assignment.name, notebook),
+                    cells=_ordered_cells(notebook, lesson_cells),
                     files_dir=_files_dir(course, assignment.name),
+                    titles=exercise_titles(lesson_cells),
                 )
     return assignments
 
 
-def _ordered_cells(course: Course, assignment: str, notebook) -> tuple[CellSpec, ...]:
+def _ordered_cells(notebook, lesson_cells: list) -> tuple[CellSpec, ...]:
     points = {cell.name: float(cell.max_score) for cell in notebook.grade_cells}
     solutions = {cell.name for cell in notebook.solution_cells}
     cells = {cell.name: CellSpec(
         name=cell.name, cell_type=cell.cell_type, source=cell.source or "", locked=cell.locked,
         solution=cell.name in solutions, grade=cell.name in points,
         points=points.get(cell.name, 0.0)) for cell in notebook.source_cells}
-    order = _notebook_order(course, assignment, notebook.name)
+    ids = [nbgrader_meta(cell).get("grade_id") for cell in lesson_cells]
+    order = {grade_id: index for index, grade_id in enumerate(ids) if grade_id}
     ranked = sorted(cells, key=lambda name: (order.get(name, len(order)), name))
     return tuple(cells[name] for name in ranked)
 
 
-def _notebook_order(course: Course, assignment: str, notebook: str) -> dict[str, int]:
-    """grade_id -> position, from the release notebook or else the source notebook."""
+def _lesson_cells(course: Course, assignment: str, notebook: str) -> list:
+    """The cells of the release notebook, or else the source notebook ([] if neither exists)."""
     for folder in (course.release_dir, course.source_dir):
         path = folder / assignment / f"{notebook}.ipynb"
         if path.is_file():
-            cells = nbformat.read(path, as_version=4).cells
-            ids = [nbgrader_meta(cell).get("grade_id") for cell in cells]
-            return {grade_id: index for index, grade_id in enumerate(ids) if grade_id}
-    return {}
+            return list(nbformat.read(path, as_version=4).cells)
+    return []
+
+
+EXERCISE_HEADING = re.compile(r"\b(exercise|task|question|problem)\b", re.IGNORECASE)
+POINTS_NOTE = re.compile(r"\s*\(\s*\d+(?:\.\d+)?\s*points?\s*\)", re.IGNORECASE)
+
+
+def exercise_titles(cells: list) -> tuple[tuple[str, str], ...]:
+    """``(test id, heading)`` per exercise of a lesson notebook's cells.
+
+    The heading is the last Markdown heading that names an exercise ("Exercise 2", "Task",
+    "Question", "Problem") between the previous test cell and the exercise's first answer
+    cell (else its test cell), without its "#" marks, leading symbols and "(N points)".
+    """
+    titles, heading, answered = [], "", False
+    for cell in cells:
+        meta = nbgrader_meta(cell)
+        source = cell.get("source", "")
+        source = "".join(source) if isinstance(source, list) else source
+        if cell.get("cell_type") == "markdown" and not answered:
+            for line in source.splitlines():
+                if line.startswith("#") and EXERCISE_HEADING.search(line):
+                    heading = clean_heading(line)
+        elif meta.get("solution") and not meta.get("grade"):
+            answered = True
+        elif meta.get("grade") and not meta.get("solution") and cell.get("cell_type") == "code":
+            if heading and meta.get("grade_id"):
+                titles.append((meta["grade_id"], heading))
+            heading, answered = "", False
+    return tuple(titles)
+
+
+def clean_heading(line: str) -> str:
+    """ "### ✏️ Exercise 1 (3 points): `conv2d`" -> "Exercise 1: `conv2d`"."""
+    text = POINTS_NOTE.sub("", line.lstrip("#").strip())
+    text = re.sub(r"^[^\w`*_(\[]+", "", text)  # emoji and other symbols in front
+    return re.sub(r"\s+", " ", text).strip()
 
 
 def _files_dir(course: Course, assignment: str) -> Path | None:

@@ -2,8 +2,9 @@
 
 - ``grades.csv``: ``student_id,assignment,score,max_score,flags``, one row per student
   and assignment, sorted; rewritten whole from the results on every run.
-- ``feedback/<student_id>.html``: scores, the visible tests and their messages, a hint;
-  never the hidden tests.
+- ``feedback/<student_id>.html``: a summary line per lesson, then per exercise its
+  points, status (``not_attempted`` apart from ``failed``), message, a hint and the
+  visible test; never the hidden tests. (``report.html``: see ``cohort_report``.)
 - ``grading.log``: one line per event, appended.
 - ``results/``: one JSON file per graded notebook, named by the student, the
   notebook's SHA-256 and the assignment's fingerprint. A rerun reuses these (unless
@@ -22,8 +23,11 @@ import re
 import time
 from pathlib import Path
 
+from convtrain.instructor.grading import flags as flags_module
+
 COLUMNS = ("student_id", "assignment", "score", "max_score", "flags")
-RESULT_VERSION = 1
+RESULT_VERSION = 2  # 2: TestResult.title, status not_attempted; flags from grading.flags
+STATUSES = ("passed", "failed", "hidden_failed", "not_attempted", "not_run")  # of a test
 
 
 @dataclasses.dataclass
@@ -80,7 +84,7 @@ def best_per_assignment(results: list[Result]) -> list[Result]:
     for _key, group in sorted(groups.items()):
         best = max(group, key=lambda r: (r.score, -len(r.flags), r.label))
         if len(group) > 1:
-            best = dataclasses.replace(best, flags=sorted({*best.flags, "duplicate"}))
+            best = dataclasses.replace(best, flags=sorted({*best.flags, flags_module.Flag.DUPLICATE}))
         chosen.append(best)
     return chosen
 
@@ -126,55 +130,89 @@ HINTS = {
               "Run the cell again after fixing your answer above it.",
     "hidden_failed": "Your answer passes the visible checks but not every case: test it on "
                      "other shapes, sizes and values than the example.",
+    "not_attempted": "Replace `raise NotImplementedError()` in that cell with your answer, "
+                     "run it, then run the test cell below it.",
     "not_run": "Make sure the notebook runs from top to bottom without stopping "
                "(Kernel → Restart & Run All).",
 }
+FEEDBACK_STYLE = (
+    "body{font-family:sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}"
+    "pre{background:#f4f4f4;padding:.5rem;white-space:pre-wrap}"
+    ".summary li{margin:.3rem 0}.test-id{font-size:.8em;font-weight:normal;color:#555}"
+    ".passed{color:#1a7f37}.failed,.hidden_failed,.not_run{color:#b3261e}"
+    ".not_attempted{color:#8a5a00}")
 
-FLAG_NOTES = {
-    "cell_timeout": "a cell ran past the time limit and was interrupted",
-    "notebook_timeout": "the notebook ran past its time limit and was stopped",
-    "kernel_died": "the Python kernel stopped (exit, crash or out of memory)",
-    "memory_limit": "a cell ran out of memory",
-    "unreadable": "the file is not a readable notebook",
-    "unmatched": "the notebook does not match any assignment",
-    "test_edited": "a test cell had been changed; the original test was run",
-    "test_deleted": "a test cell was missing; the original test was run",
-    "tamper": "code changed what the tests rely on; it was put back before the tests ran",
-    "forbidden_access": "code tried to read course files it is not allowed to",
-    "network_attempt": "code tried to use the network, which is off during grading",
-}
+
+def exercise_name(test: dict) -> str:
+    """What the student calls an exercise: its heading in the lesson, else its test id."""
+    return test.get("title") or test["name"]
+
+
+def inline(text: str) -> str:
+    """``text`` escaped for HTML, with `backticks` as <code> (for our own sentences)."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
+
+
+def lesson_summary(result: Result) -> str:
+    """One line (HTML) about one lesson: points, exercises done, what to revisit."""
+    head = (f"<strong>{html.escape(result.assignment)}</strong> — {_number(result.score)} / "
+            f"{_number(result.max_score)} points")
+    tests = result.tests
+    if not tests:
+        notes = [flag.student for flag in flags_module.known(result.flags)]
+        return f"{head} · not graded: {inline(notes[0]) if notes else 'see below'}"
+    counts = {status: sum(test["status"] == status for test in tests) for status in STATUSES}
+    attempted = counts["passed"] + counts["failed"] + counts["hidden_failed"]
+    parts = [head, f"exercises: {counts['passed']} passed, {attempted} attempted, "
+                   f"{len(tests)} in all"]
+    revisit = [test for test in tests if test["status"] in ("failed", "hidden_failed")]
+    todo = [test for test in tests if test["status"] == "not_attempted"]
+    if revisit:
+        parts.append("revisit: " + ", ".join(inline(exercise_name(t)) for t in revisit))
+    if todo:
+        parts.append("not attempted: " + ", ".join(inline(exercise_name(t)) for t in todo))
+    if counts["not_run"]:
+        parts.append(f"{counts['not_run']} not run (the notebook stopped before them)")
+    if counts["passed"] == len(tests):
+        parts.append("all passed")
+    return " · ".join(parts)
 
 
 def write_feedback(out: Path, student_id: str, results: list[Result]) -> Path:
     path = out / "feedback" / f"{safe_name(student_id)}.html"
     path.parent.mkdir(parents=True, exist_ok=True)
+    summary = "".join(f"<li>{lesson_summary(result)}</li>" for result in results)
     sections = "\n".join(_assignment_html(result) for result in results)
     path.write_text(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         f"<title>Feedback for {html.escape(student_id)}</title>"
-        "<style>body{font-family:sans-serif;max-width:60rem;margin:2rem auto}"
-        "pre{background:#f4f4f4;padding:.5rem;white-space:pre-wrap}"
-        ".passed{color:#1a7f37}.failed,.hidden_failed,.not_run{color:#b3261e}</style></head>"
-        f"<body><h1>Feedback for {html.escape(student_id)}</h1>\n{sections}\n</body></html>\n")
+        f"<style>{FEEDBACK_STYLE}</style></head>"
+        f"<body><h1>Feedback for {html.escape(student_id)}</h1>\n"
+        f"<ul class=\"summary\">{summary}</ul>\n{sections}\n</body></html>\n")
     return path
 
 
 def _assignment_html(result: Result) -> str:
-    notes = [FLAG_NOTES[flag] for flag in result.flags if flag in FLAG_NOTES]
+    notes = [flag.student for flag in flags_module.known(result.flags)]
     parts = [f"<h2>{html.escape(result.assignment)}: {_number(result.score)} / "
              f"{_number(result.max_score)}</h2>",
              f"<p>File: <code>{html.escape(result.label)}</code></p>"]
     if notes:
-        parts.append("<ul>" + "".join(f"<li>{html.escape(note)}</li>" for note in notes) + "</ul>")
+        parts.append("<ul>" + "".join(f"<li>{inline(note)}</li>" for note in notes) + "</ul>")
     for test in result.tests:
         status = test["status"]
+        title = (f"<span class=\"title\">{inline(test['title'])}</span><br>"
+                 f"<span class=\"test-id\">") if test.get("title") else "<span>"
         parts.append(
-            f"<h3 class=\"{status}\">{html.escape(test['name'])}: {_number(test['points'])} / "
-            f"{_number(test['max_points'])} ({status.replace('_', ' ')})</h3>")
+            f"<h3 class=\"{html.escape(status)}\">{title}{html.escape(test['name'])}: "
+            f"{_number(test['points'])} / {_number(test['max_points'])} "
+            f"({html.escape(status.replace('_', ' '))})</span></h3>")
         if status != "passed":
-            parts.append(f"<p>{html.escape(test['message'])}</p>")
+            message = inline(test["message"]) if status == "not_attempted" else \
+                html.escape(test["message"])
+            parts.append(f"<p>{message}</p>")
             if HINTS.get(status):
-                parts.append(f"<p><em>Hint:</em> {html.escape(HINTS[status])}</p>")
+                parts.append(f"<p><em>Hint:</em> {inline(HINTS[status])}</p>")
             if test.get("visible_source"):
                 parts.append("<details><summary>Visible test</summary><pre>"
                              f"{html.escape(test['visible_source'])}</pre></details>")

@@ -19,6 +19,7 @@ import difflib
 
 from convtrain.instructor.course import nbgrader_meta, split_hidden
 from convtrain.instructor.grading.discover import fingerprint, normalize
+from convtrain.instructor.grading.flags import Flag
 from convtrain.instructor.grading.gradebook import Assignment, CellSpec
 
 ANSWER_SIMILARITY = 0.3  # an edited answer still shares its def line and docstring with the stub
@@ -39,7 +40,7 @@ class Step:
     hidden: bool = False
 
 
-def restore(cells: list, assignment: Assignment) -> tuple[list[Step], set[str]]:
+def restore(cells: list, assignment: Assignment) -> tuple[list[Step], set[Flag]]:
     """The steps to run for a student's notebook cells, and flags saying what was repaired.
 
     Flags: ``metadata_restored`` (nbgrader metadata missing or altered on a given cell),
@@ -61,6 +62,24 @@ def restore(cells: list, assignment: Assignment) -> tuple[list[Step], set[str]]:
             _insert_after_predecessor(sequence, spec, assignment)
     return [step for name, index in sequence
             for step in _steps_for(name and specs[name], cells[index] if index is not None else None)], flags
+
+
+def untouched_answers(cells: list, assignment: Assignment) -> set[str]:
+    """The answer cells (by grade id) whose student copy still holds the released stub,
+    whitespace ignored: the student has not started them."""
+    specs = {spec.name: spec for spec in assignment.cells}
+    untouched = set()
+    for index, name in _partner(cells, assignment).items():
+        spec = specs[name]
+        if spec.solution and not spec.grade and \
+                _without_whitespace(cells[index].get("source", "")) == _without_whitespace(spec.source):
+            untouched.add(name)
+    return untouched
+
+
+def _without_whitespace(source) -> str:
+    text = "".join(source) if isinstance(source, list) else str(source)
+    return " ".join(text.split())
 
 
 def _partner(cells: list, assignment: Assignment) -> dict[int, str]:
@@ -108,23 +127,23 @@ def _most_similar(cells: list, partners: dict[int, str], spec: CellSpec) -> int 
     return best
 
 
-def _repairs(cells: list, partners: dict[int, str], assignment: Assignment) -> set[str]:
+def _repairs(cells: list, partners: dict[int, str], assignment: Assignment) -> set[Flag]:
     flags = set()
     found = {name: index for index, name in partners.items()}
     for spec in assignment.cells:
         index = found.get(spec.name)
         if index is None:
             if spec.is_test or (spec.locked and spec.cell_type == "code" and not spec.solution):
-                flags.add("test_deleted")
+                flags.add(Flag.TEST_DELETED)
             continue
         meta = nbgrader_meta(cells[index])
         expected = spec.metadata()
         if any(meta.get(key) != expected[key] for key in ("grade_id", "grade", "solution", "locked")) \
                 or (spec.grade and float(meta.get("points", -1)) != spec.points):
-            flags.add("metadata_restored")
+            flags.add(Flag.METADATA_RESTORED)
         if spec.is_test and normalize(cells[index].get("source", "")) not in (
                 normalize(spec.release_source), normalize(spec.source)):
-            flags.add("test_edited")
+            flags.add(Flag.TEST_EDITED)
     return flags
 
 
