@@ -13,7 +13,10 @@
 Everything is written under ``artifacts/demo/``. Exit status 1 when a grade is not the
 expected one.
 
-    python -m convtrain.instructor.demo [--jobs 2] [--lessons 00_building_blocks ...]
+    python -m convtrain.instructor.demo [--jobs 2] [--lessons 00_building_blocks ...] [--out DIR]
+
+With ``--lessons`` it is a lesson author's round trip: that lesson built, solved, left
+untouched and half-done, graded, and each grade checked.
 """
 
 from __future__ import annotations
@@ -36,11 +39,12 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=2, help="notebooks graded in parallel")
     parser.add_argument("--lessons", nargs="*", help="lesson ids (default: all)")
+    parser.add_argument("--out", type=Path, help="where to write (default: artifacts/demo)")
     args = parser.parse_args(argv)
 
     os.environ["CONVTRAIN_PROFILE"] = "fast"
     root = course.repo_root()
-    out = root / "artifacts" / "demo"
+    out = (args.out or root / "artifacts" / "demo").resolve()
     lessons = args.lessons or course.lessons(root / "solutions")
     demo_course = out / "course"
     shutil.rmtree(demo_course, ignore_errors=True)
