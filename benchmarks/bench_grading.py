@@ -21,12 +21,13 @@ import argparse
 import copy
 import os
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import nbformat
+
+from convtrain.instructor.course import nbgrader_meta
 
 REPO = Path(__file__).resolve().parents[1]
 KINDS = ("perfect", "partial", "empty")
@@ -34,8 +35,7 @@ KINDS = ("perfect", "partial", "empty")
 
 def build_course(scratch: Path, lessons: list[str]) -> Path:
     """A course in ``scratch`` with the repository's config and lessons; return course/."""
-    from nbgrader.apps import NbGraderAPI
-    from traitlets.config.loader import PyFileConfigLoader
+    from convtrain.instructor.course import generate_assignments, load_course
 
     course = scratch / "course"
     course.mkdir()
@@ -43,14 +43,8 @@ def build_course(scratch: Path, lessons: list[str]) -> Path:
     for lesson in lessons:
         shutil.copytree(REPO / "solutions" / lesson, scratch / "solutions" / lesson)
     (scratch / "workshops").mkdir()
-    os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"]
-    config = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
-    config.CourseDirectory.root = str(course)
-    api = NbGraderAPI(config=config)
-    for lesson in lessons:
-        result = api.generate_assignment(lesson, force=True, create=True)
-        if not result["success"]:
-            raise SystemExit(f"nbgrader could not generate {lesson}: {result.get('log')}")
+    loaded = load_course(course)
+    generate_assignments(loaded, lessons, loaded.release_dir)
     return course
 
 
@@ -71,9 +65,9 @@ def make_cohort(scratch: Path, lessons: list[str], students: int) -> Path:
 def _partial(release, solution):
     notebook = copy.deepcopy(release)
     answers = {c.metadata["nbgrader"]["grade_id"]: c for c in solution.cells
-               if c.metadata.get("nbgrader", {}).get("solution")}
+               if nbgrader_meta(c).get("solution")}
     for cell in notebook.cells:
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        grade_id = nbgrader_meta(cell).get("grade_id")
         if grade_id in answers:
             cell.source = answers[grade_id].source
             break

@@ -24,6 +24,7 @@ from browser import (
     run_all_cells,
     shut_down_kernels,
 )
+from convtrain.instructor.course import nbgrader_meta
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSON = "00_building_blocks"
@@ -45,7 +46,7 @@ def first_exercise(notebook: Path) -> range:
     which is in the test cell at the latest.
     """
     cells = json.loads(notebook.read_text())["cells"]
-    nbgrader = [cell.get("metadata", {}).get("nbgrader", {}) for cell in cells]
+    nbgrader = [nbgrader_meta(cell) for cell in cells]
     answer = next(i for i, meta in enumerate(nbgrader) if meta.get("solution") and cells[i]["cell_type"] == "code")
     test = next(i for i, meta in enumerate(nbgrader) if i > answer and meta.get("grade"))
     return range(answer, test + 1)

@@ -22,6 +22,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from convtrain.instructor.course import nbgrader_meta
+
 sys.path.insert(0, str(Path(__file__).parent / "grading_fixtures"))
 import tiny_course  # noqa: E402
 
@@ -40,7 +42,7 @@ CELL_TIMEOUT = "30"  # generous: the kernel imports torch, and this machine is s
 # --------------------------------------------------------------------------- notebooks
 
 def _cells_by_id(notebook) -> dict:
-    return {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in notebook.cells}
+    return {nbgrader_meta(c).get("grade_id"): c for c in notebook.cells}
 
 
 class Notebooks:
@@ -58,7 +60,7 @@ class Notebooks:
         notebook = self.untouched()
         solutions = _cells_by_id(self.solution)
         for cell in notebook.cells:
-            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+            grade_id = nbgrader_meta(cell).get("grade_id")
             if grade_id in answers:
                 cell.source = "\n".join(line for line in solutions[grade_id].source.split("\n")
                                         if "### BEGIN SOLUTION" not in line
@@ -220,7 +222,7 @@ def build_cohort(root: Path, course: Path, submissions: Path) -> dict[str, str]:
     write(s / "colab" / "Copy of 00_tiny.ipynb", colab_version(nbs.solved()))
     deleted = nbs.solved()
     deleted.cells = [c for c in deleted.cells
-                     if c.metadata.get("nbgrader", {}).get("grade_id") != "test_count"]
+                     if nbgrader_meta(c).get("grade_id") != "test_count"]
     write(s / "deleted" / f"{LESSON}.ipynb", nbformat.writes(deleted))
     edited = nbs.answer(nbs.solved(), "count", WRONG_COUNT)
     _cells_by_id(edited)["test_count"].source = "print('all good')"

@@ -13,8 +13,6 @@ solution notebook, and generates the release and the gradebook with nbgrader.
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 
 import nbformat
@@ -95,16 +93,10 @@ def build_course(root: Path) -> Path:
     source.mkdir(parents=True)
     nbformat.write(solution_notebook(), source / f"{LESSON}.ipynb")
     (root / "workshops").mkdir()
-    from convtrain.instructor.course import load_course
+    from convtrain.instructor.course import generate_assignments, load_course
     from convtrain.instructor.grading.gradebook import sync_gradebook
 
-    bin_dir = str(Path(sys.executable).parent)
-    os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
-    from nbgrader.apps import NbGraderAPI
-    from traitlets.config.loader import PyFileConfigLoader
-
-    config = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
-    result = NbGraderAPI(config=config).generate_assignment(LESSON, force=True, create=True)
-    assert result["success"], result.get("error") or result.get("log")
-    assert sync_gradebook(load_course(course), log=lambda message: None) == []
+    loaded = load_course(course)
+    generate_assignments(loaded, [LESSON], loaded.release_dir)
+    assert sync_gradebook(loaded, log=lambda message, screen=True: None) == []
     return course

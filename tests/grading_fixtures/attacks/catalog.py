@@ -31,6 +31,8 @@ from pathlib import Path
 
 import nbformat
 
+from convtrain.instructor.course import nbgrader_meta
+
 from . import snippets as s
 
 LESSON = "00_tiny"
@@ -1279,7 +1281,7 @@ def stale_outputs(notebook) -> None:
     counts = rng.sample(range(1, 200), len(code))
     for cell, count in zip(code, counts):
         cell.execution_count = count
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        grade_id = nbgrader_meta(cell).get("grade_id")
         if grade_id == "double":
             cell.outputs = [nbformat.v4.new_output("error", ename="NameError", evalue="name 'torch' is not defined",
                                                    traceback=["NameError: name 'torch' is not defined"])]
@@ -1289,7 +1291,7 @@ def stale_outputs(notebook) -> None:
 
 
 def _by_id(notebook) -> dict:
-    return {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in notebook.cells}
+    return {nbgrader_meta(c).get("grade_id"): c for c in notebook.cells}
 
 
 def render(text: str, values: dict[str, str]) -> str:

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import contextlib
 import dataclasses
 import hashlib
 import json
 import os
 import shutil
-import site
 import sys
 import tempfile
 import traceback
@@ -53,7 +53,7 @@ class Plan:
     course: Course
     assignments: dict[str, Assignment]
     limits: execute.Limits
-    isolation: execute.Isolation
+    isolation: sandbox.Isolation
     private_paths: tuple[Path, ...]
     scratch_root: Path  # each notebook runs in a fresh folder in here (under the tmp folder)
     keep_scratch: bool = False
@@ -115,8 +115,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"convtrain grade: {error}", file=sys.stderr)
         return 2
     if not assignments:
-        print(f"convtrain grade: the gradebook {course.gradebook} has no assignments. "
-              "Run `convtrain build` first.", file=sys.stderr)
+        print(f"convtrain grade: nothing to grade against: {course.source_dir} holds no lesson "
+              "(a folder NN_topic with the notebook NN_topic.ipynb), so the gradebook "
+              f"{course.gradebook} has no assignments.", file=sys.stderr)
         return 2
     scratch = Path(tempfile.mkdtemp(prefix="convtrain-grade-"))  # unzipped files, kernels' folders
     try:
@@ -131,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"convtrain grade: --require-isolation: no sandbox here ({plan.isolation.why_not}). "
                   "Run `convtrain doctor` for how to get one.", file=sys.stderr)
             return 2
-        log(f"grading {folder} with {args.jobs} job(s); course {course.root}")
+        log(f"grading {folder} with {args.jobs} job(s); course {course.root}", screen=False)
         results = grade_all(discover_module.discover(folder), plan, args.out, args.jobs,
                             args.regrade, log)
     finally:
@@ -145,28 +146,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def _plan(args, course: Course, assignments: dict[str, Assignment], folder: Path,
           scratch_root: Path) -> Plan:
-    installation = tuple(sorted({str(Path(p).absolute()) for p in _installation_paths()}))
     private = [*course.private_paths(), args.submissions.resolve(), folder.resolve(),
                args.out.resolve()]
     threads = max(1, (os.cpu_count() or 1) // args.jobs) if args.jobs > 1 else None
     limits = execute.Limits(args.timeout_cell, args.timeout_notebook, args.memory_mb, threads)
-    isolation = execute.Isolation(sandboxed=False, hide=tuple(sorted({str(p) for p in private})),
-                                  read_only=installation, why_not="--no-sandbox was given")
-    if not args.no_sandbox:
-        with tempfile.TemporaryDirectory(prefix="cvg-probe-", dir=scratch_root) as probe:
-            why_not = sandbox.probe(execute.sandbox_config(Path(probe), limits, isolation))
-        isolation = dataclasses.replace(isolation, sandboxed=why_not is None, why_not=why_not)
+    isolation = sandbox.choose(private, use_sandbox=not args.no_sandbox,
+                               probe_dir=str(scratch_root), memory_mb=args.memory_mb)
     return Plan(course, assignments, limits, isolation, tuple(private), scratch_root.resolve(),
                 args.keep_scratch)
-
-
-def _installation_paths() -> list[str]:
-    import convtrain
-
-    paths = [sys.prefix, sys.base_prefix, str(Path(convtrain.__file__).resolve().parent),
-             *site.getsitepackages()]
-    paths += [str(Path(p).resolve()) for p in paths]  # links (a venv folder that is a link) and targets
-    return [path for path in paths if os.path.isdir(path)]
 
 
 def cache_key(plan: Plan) -> str:
@@ -190,7 +177,8 @@ def grade_all(submissions: list[Submission], plan: Plan, out: Path, jobs: int, r
             results[index] = cached
         else:
             todo.append((index, submission, path))
-    log(f"{len(submissions)} notebook(s) found, {len(results)} already graded, {len(todo)} to grade")
+    log(f"{len(submissions)} notebook(s) found, {len(results)} already graded, {len(todo)} to grade"
+        f"{f', {jobs} at a time' if todo else ''}")
 
     def work(item):
         index, submission, path = item
@@ -198,10 +186,42 @@ def grade_all(submissions: list[Submission], plan: Plan, out: Path, jobs: int, r
         report.save_result(path, result)
         return index, result
 
-    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
-        for index, result in pool.map(work, todo):
+    width = len(str(len(todo)))
+    with _progress(len(todo), log) as advance, \
+            concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(work, item) for item in todo]
+        for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
+            index, result = future.result()
             results[index] = result
+            log(f"[{done:>{width}}/{len(todo)}] {result_line(result)}")
+            advance()
     return [results[index] for index in sorted(results)]
+
+
+def result_line(result: Result) -> str:
+    """One notebook's grade on one line: where it lay, what it is, its points, flags, time."""
+    flags = f" [{';'.join(result.flags)}]" if result.flags else ""
+    return (f"{result.label}: {result.assignment} {result.score:g}/{result.max_score:g}"
+            f"{flags} {result.seconds:.1f}s")
+
+
+@contextlib.contextmanager
+def _progress(total: int, log):
+    """A tqdm bar with an ETA on a terminal's stderr (the log's lines print above it);
+    nothing elsewhere, so captured output and CI logs stay one line per notebook."""
+    if not total or not sys.stderr.isatty():
+        yield lambda: None
+        return
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, unit="notebook", desc="grading", file=sys.stderr, leave=False,
+               dynamic_ncols=True)
+    echo, log.echo = log.echo, bar.write
+    try:
+        yield bar.update
+    finally:
+        log.echo = echo
+        bar.close()
 
 
 def grade_one(submission: Submission, plan: Plan, log) -> Result:
@@ -209,12 +229,11 @@ def grade_one(submission: Submission, plan: Plan, log) -> Result:
     try:
         result = _grade(submission, plan, log)
     except Exception:  # noqa: BLE001 - one broken submission must not stop the cohort
-        log(f"{submission.label}: grading failed:\n{traceback.format_exc()}")
+        log(f"{submission.label}: grading failed (traceback in grading.log)")
+        log(traceback.format_exc(), screen=False)
         assignment = discover_module.identify([], submission.path.name, plan.assignments)
         result = Result(submission.student_id, assignment.name if assignment else "unknown", 0.0,
                         assignment.max_score if assignment else 0.0, [Flag.GRADER_ERROR], submission.label)
-    log(f"{submission.label}: {result.assignment} {result.score:g}/{result.max_score:g} "
-        f"[{';'.join(result.flags)}] {result.seconds:.1f}s")
     return result
 
 
@@ -242,10 +261,11 @@ def _grade(submission: Submission, plan: Plan, log) -> Result:
             shutil.rmtree(scratch, ignore_errors=True)
     tests, run_flags = score.score(assignment, execution, restore.untouched_answers(cells, assignment))
     if Flag.KERNEL_START_FAILED in run_flags and execution.runs and execution.runs[0].errors:
-        log(f"{submission.label}: the kernel did not start: {execution.runs[0].errors[0][1]}")
+        log(f"{submission.label}: the kernel did not start: {execution.runs[0].errors[0][1]}",
+            screen=False)
     details = score.tamper_details(execution)
     if details:
-        log(f"{submission.label}: the agent saw {'; '.join(details[:20])}")
+        log(f"{submission.label}: the agent saw {'; '.join(details[:20])}", screen=False)
     return Result(
         student_id=submission.student_id, assignment=assignment.name,
         score=float(sum(test.points for test in tests)), max_score=assignment.max_score,

@@ -34,6 +34,7 @@ import nbformat
 
 from convtrain.instructor.grading import guard, sandbox
 from convtrain.instructor.grading.restore import Step
+from convtrain.instructor.grading.sandbox import Isolation
 
 GRACE = 5.0  # seconds a cell gets to react to an interrupt before its kernel is killed
 SETUP_TIMEOUT = 300.0  # seconds the agent's cell may take at least (a loaded machine)
@@ -46,23 +47,6 @@ class Limits:
     notebook_timeout: float = 600.0
     memory_mb: int = 4096
     threads: int | None = None  # torch/BLAS threads in the kernel (None: library default)
-
-
-@dataclasses.dataclass(frozen=True)
-class Isolation:
-    """How the kernel is kept apart: ``sandboxed`` runs it in bubblewrap (``read_only`` is
-    what it may read besides the system and its scratch folder); ``hide`` are the private
-    paths the audit hook refuses (in every mode); ``why_not`` says why there is no sandbox."""
-
-    sandboxed: bool
-    hide: tuple[str, ...]
-    read_only: tuple[str, ...]
-    why_not: str | None = None
-
-    def describe(self) -> str:
-        if self.sandboxed:
-            return "bubblewrap sandbox (allow-list files, no network, own PID namespace) + audit hook"
-        return f"audit hook only ({self.why_not or 'sandbox turned off'})"
 
 
 @dataclasses.dataclass
@@ -166,17 +150,11 @@ def kernel_environment(scratch: Path, limits: Limits) -> dict[str, str]:
     return env
 
 
-def sandbox_config(scratch: Path, limits: Limits, isolation: Isolation) -> dict:
-    """What ``sandbox.py`` sets up around a kernel working in ``scratch``."""
-    return {"memory_mb": limits.memory_mb, "file_mb": 512, "scratch": str(scratch),
-            "isolate": isolation.sandboxed, "read_only": list(isolation.read_only)}
-
-
 def _kernel_manager(scratch: Path, limits: Limits, isolation: Isolation):
 
     from jupyter_client.manager import AsyncKernelManager
 
-    config = sandbox_config(scratch, limits, isolation)
+    config = sandbox.kernel_config(scratch, limits.memory_mb, isolation)
 
     class SandboxedKernelManager(AsyncKernelManager):
         def format_kernel_cmd(self, extra_arguments=None):

@@ -214,7 +214,7 @@ def _recorded_tests(course: Course) -> dict[tuple[str, str], dict[str, tuple[str
     return recorded
 
 
-def sync_gradebook(course: Course, log=print) -> list[str]:
+def sync_gradebook(course: Course, log=lambda message, screen=True: print(message)) -> list[str]:
     """Record in the gradebook every lesson that is missing from it or changed; return them.
 
     Runs nbgrader's ``generate_assignment`` in this process with the release written
@@ -226,7 +226,7 @@ def sync_gradebook(course: Course, log=print) -> list[str]:
         return []
     backup = backup_gradebook(course)
     if backup:
-        log(f"gradebook backed up to {backup}")
+        log(f"gradebook backed up to {backup}", screen=False)
     with tempfile.TemporaryDirectory(prefix="convtrain-release-") as scratch:
         generate_assignments(course, stale, Path(scratch), course.gradebook, log=log)
     return stale

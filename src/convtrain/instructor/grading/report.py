@@ -107,18 +107,19 @@ def _number(value: float) -> str:
 
 
 class Log:
-    """Appends timestamped lines to OUTDIR/grading.log and echoes them."""
+    """Appends timestamped lines to OUTDIR/grading.log; echoes them on the screen unless
+    ``screen=False`` (details an instructor looks up, not reads live)."""
 
     def __init__(self, path: Path, echo=print):
         self.path = path
-        self.echo = echo
+        self.echo = echo  # grading swaps in tqdm.write while its progress bar is shown
         path.parent.mkdir(parents=True, exist_ok=True)
 
-    def __call__(self, message: str) -> None:
+    def __call__(self, message: str, screen: bool = True) -> None:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         with self.path.open("a") as handle:
             handle.write(f"{stamp} {message}\n")
-        if self.echo:
+        if self.echo and screen:
             self.echo(message)
 
 
