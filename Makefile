@@ -41,6 +41,13 @@ build: setup
 demo: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m convtrain.instructor.demo --jobs $(JOBS)
 
+# The full profile rehearsed on the CPU, offline: stand-in fruits and weights in the real
+# layouts, small sizes; claims needing real weights or data reported as not checkable.
+# LESSONS="05_transfer_learning" runs only those (python -m convtrain.instructor.rehearsal -h).
+.PHONY: rehearsal
+rehearsal: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m convtrain.instructor.rehearsal $(LESSONS)
+
 # Two runs: nbval keeps a notebook's cells on one worker only with --dist loadfile;
 # the test suite balances better with --dist loadgroup (groups marked in the tests).
 # The notebooks' measured claims are recorded on the way and printed as one table

@@ -13,6 +13,13 @@ import torch
 import convtrain as ct
 from convtrain import runtime
 
+
+@pytest.fixture(autouse=True)
+def no_profile_overrides(monkeypatch):
+    """The profiles as defined, whatever the calling shell exports."""
+    monkeypatch.delenv("CONVTRAIN_PROFILE_OVERRIDES", raising=False)
+
+
 # ----------------------------------------------------------------- device
 
 
@@ -103,6 +110,62 @@ def test_unknown_profile_is_a_clear_error_listing_the_valid_ones(monkeypatch):
     monkeypatch.setenv("CONVTRAIN_PROFILE", "quick")
     with pytest.raises(ValueError, match="CONVTRAIN_PROFILE=fast"):
         ct.profile()
+
+
+def test_profile_overrides_from_the_environment_change_only_the_sizes_named(monkeypatch):
+    monkeypatch.setenv("CONVTRAIN_PROFILE", "full")
+    monkeypatch.setenv("CONVTRAIN_PROFILE_OVERRIDES",
+                       " n_train=48, n_val=24,batch_size=8 ,epochs=1,steps=6,seeds=3,num_workers=0")
+    cfg = ct.profile()
+    full = runtime.PROFILES["full"]
+    assert (cfg.n_train, cfg.n_val, cfg.batch_size, cfg.epochs, cfg.steps, cfg.seeds,
+            cfg.num_workers) == (48, 24, 8, 1, 6, 3, 0)
+    assert (cfg.name, cfg.dataset, cfg.backbone, cfg.image_size) == (
+        "full", "fruits", "resnet18", 224)
+    assert not cfg.is_fast and type(cfg) is runtime.Profile
+    assert full.n_train == 4096  # the definition itself is untouched
+    assert ct.profile("fast").steps == 6  # overrides apply to a profile chosen by name too
+
+
+def test_profile_overrides_argument_wins_and_empty_means_none(monkeypatch):
+    monkeypatch.setenv("CONVTRAIN_PROFILE_OVERRIDES", "steps=7")
+    assert ct.profile("fast", overrides="steps=9").steps == 9
+    assert ct.profile("fast", overrides="") == runtime.PROFILES["fast"]
+    monkeypatch.setenv("CONVTRAIN_PROFILE_OVERRIDES", " , ")
+    assert ct.profile("full") == runtime.PROFILES["full"]
+    monkeypatch.delenv("CONVTRAIN_PROFILE_OVERRIDES")
+    assert ct.profile("full") is runtime.PROFILES["full"]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("epochs", r"cannot read 'epochs'.*write field=value"),
+    ("=3", r"cannot read '=3'"),
+    ("n_tran=48", r"unknown profile field 'n_tran'.*Fields that can be overridden: image_size, "
+                  r"n_train, n_val, batch_size, epochs, steps, seeds, num_workers"),
+    ("dataset=digits", r"'dataset' cannot be overridden.*CONVTRAIN_PROFILE=fast\|full"),
+    ("name=fast", r"'name' cannot be overridden"),
+    ("steps=5,steps=6", r"'steps' is given twice"),
+    ("steps=five", r"steps='five'.*not a whole number"),
+    ("steps=2.5", r"steps='2.5'.*not a whole number"),
+    ("steps=", r"steps=''.*not a whole number"),
+    ("epochs=0", r"epochs=0.*at least 1"),
+    ("num_workers=-1", r"num_workers=-1.*at least 0"),
+])
+def test_profile_overrides_that_cannot_be_read_are_clear_errors(monkeypatch, text, message):
+    monkeypatch.setenv("CONVTRAIN_PROFILE_OVERRIDES", text)
+    with pytest.raises(ValueError, match=message) as caught:
+        ct.profile("full")
+    assert "CONVTRAIN_PROFILE_OVERRIDES" in str(caught.value)
+
+
+def test_profile_overrides_keep_the_contract_between_sizes():
+    assert ct.profile("fast", overrides="num_workers=0").num_workers == 0
+    with pytest.raises(ValueError, match=r"batch_size=64 > n_val=24.*override batch_size or n_val"):
+        ct.profile("full", overrides="n_train=48,n_val=24")
+    with pytest.raises(ValueError, match=r"n_val=1024 > n_train=100"):
+        ct.profile("full", overrides="n_train=100")
+    cfg = ct.profile("full", overrides="n_train=48,n_val=24,batch_size=8")
+    assert cfg.batch_size <= cfg.n_val <= cfg.n_train
 
 
 # ----------------------------------------------------------------- environment

@@ -6,6 +6,11 @@
 ('fast', 'digits')
 >>> ct.seed_everything(0)
 >>> model = torch.nn.Linear(2, 1).to(ct.device("cpu"))
+
+A profile's sizes can be overridden, field by field, with ``CONVTRAIN_PROFILE_OVERRIDES``
+(``"n_train=48,n_val=24,batch_size=8,steps=6"``): the full-profile rehearsal uses it to run
+the full profile's code paths on a CPU in minutes (``make rehearsal``). Only the sizes
+can be changed (:data:`SIZE_FIELDS`); the dataset and backbone come with the profile.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import torch
 
 PROFILE_VARIABLE = "CONVTRAIN_PROFILE"
 DEVICE_VARIABLE = "CONVTRAIN_DEVICE"
+OVERRIDES_VARIABLE = "CONVTRAIN_PROFILE_OVERRIDES"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,6 +44,9 @@ class Profile:
         steps: optimizer steps for quick experiments (e.g. comparing two set-ups).
         seeds: how many seeds a claim "over seeds" is measured on.
         num_workers: DataLoader worker processes.
+
+    The sizes (``image_size`` to ``num_workers``) can be overridden without editing a
+    notebook through ``$CONVTRAIN_PROFILE_OVERRIDES`` (see :func:`profile`).
     """
 
     name: str
@@ -57,6 +66,11 @@ class Profile:
         return self.name == "fast"
 
 
+# The fields CONVTRAIN_PROFILE_OVERRIDES may change, with the smallest value each may take.
+SIZE_FIELDS = {"image_size": 1, "n_train": 1, "n_val": 1, "batch_size": 1, "epochs": 1,
+               "steps": 1, "seeds": 1, "num_workers": 0}
+
+
 PROFILES = {
     "fast": Profile(
         name="fast", dataset="digits", backbone="tiny_digits", image_size=32,
@@ -69,14 +83,20 @@ PROFILES = {
 }
 
 
-def profile(name: str | None = None) -> Profile:
+def profile(name: str | None = None, overrides: str | None = None) -> Profile:
     """Return the profile named ``name``, else ``$CONVTRAIN_PROFILE``, else full on CUDA / fast.
 
+    Its sizes are then overridden by ``overrides``, else ``$CONVTRAIN_PROFILE_OVERRIDES``
+    (see :func:`parse_overrides`); unset or empty, the profile is returned as defined.
+
     Raises:
-        ValueError: for an unknown name, listing the valid ones.
+        ValueError: for an unknown name, listing the valid ones, or overrides that cannot be
+            applied (see :func:`with_overrides`).
 
     >>> profile("fast").image_size
     32
+    >>> profile("full", overrides="n_train=48, n_val=24, batch_size=8").n_train
+    48
     """
     chosen = name or os.environ.get(PROFILE_VARIABLE, "").strip().lower()
     if not chosen:
@@ -87,7 +107,72 @@ def profile(name: str | None = None) -> Profile:
             f"Unknown convtrain profile {chosen!r}. Valid profiles: {valid}. "
             f"Set it with: %env {PROFILE_VARIABLE}=fast  (or unset it for the default)."
         )
-    return PROFILES[chosen]
+    text = overrides if overrides is not None else os.environ.get(OVERRIDES_VARIABLE, "")
+    return with_overrides(PROFILES[chosen], parse_overrides(text))
+
+
+def parse_overrides(text: str) -> dict[str, int]:
+    """``"n_train=48,steps=6"`` → ``{"n_train": 48, "steps": 6}``, every field and value checked.
+
+    Items are separated by commas, spaces around them are ignored; an empty text is no
+    override. Fields are those of :data:`SIZE_FIELDS`, values whole numbers at least 1
+    (``num_workers``: at least 0).
+
+    Raises:
+        ValueError: naming the item that cannot be read, an unknown or repeated field, or a
+            value that is not a whole number or too small.
+
+    >>> parse_overrides(" epochs=1, seeds=3 ")
+    {'epochs': 1, 'seeds': 3}
+    """
+    where = f"in {OVERRIDES_VARIABLE}={text!r}"
+    overrides: dict[str, int] = {}
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        field, equals, value = (part.strip() for part in item.partition("="))
+        if not equals or not field:
+            raise ValueError(f"cannot read {item!r} {where}: write field=value, e.g. n_train=48")
+        if field not in SIZE_FIELDS:
+            if field in ("name", "dataset", "backbone"):
+                raise ValueError(f"{field!r} cannot be overridden {where}: it comes with the "
+                                 f"profile; choose the profile with {PROFILE_VARIABLE}=fast|full")
+            raise ValueError(f"unknown profile field {field!r} {where}. Fields that can be "
+                             f"overridden: {', '.join(SIZE_FIELDS)}")
+        if field in overrides:
+            raise ValueError(f"{field!r} is given twice {where}")
+        try:
+            number = int(value)
+        except ValueError:
+            raise ValueError(f"{field}={value!r} {where} is not a whole number") from None
+        if number < SIZE_FIELDS[field]:
+            raise ValueError(f"{field}={number} {where}: it must be at least {SIZE_FIELDS[field]}")
+        overrides[field] = number
+    return overrides
+
+
+def with_overrides(cfg: Profile, overrides: dict[str, int]) -> Profile:
+    """A copy of ``cfg`` with ``overrides`` (from :func:`parse_overrides`) applied.
+
+    The result keeps the contract every profile keeps: ``batch_size <= n_val <= n_train``.
+
+    Raises:
+        ValueError: when the overridden sizes break that contract, saying which to set.
+
+    >>> with_overrides(profile("fast"), {"steps": 5}).steps
+    5
+    """
+    if not overrides:
+        return cfg
+    changed = dataclasses.replace(cfg, **overrides)
+    given = ", ".join(f"{field}={value}" for field, value in overrides.items())
+    for small, large in (("batch_size", "n_val"), ("n_val", "n_train")):
+        if getattr(changed, small) > getattr(changed, large):
+            raise ValueError(
+                f"{OVERRIDES_VARIABLE} ({given}) leaves the {cfg.name} profile with "
+                f"{small}={getattr(changed, small)} > {large}={getattr(changed, large)}; "
+                f"every profile has batch_size <= n_val <= n_train: override {small} or {large} too")
+    return changed
 
 
 def device(prefer: str | None = None) -> torch.device:
