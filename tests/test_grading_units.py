@@ -237,7 +237,7 @@ def test_every_flag_the_code_makes_is_a_flag_member():
 
 
 def test_flags_are_strings_with_notes_and_a_kind():
-    assert len(Flag) == 17 and Flag.RENAMED == "renamed" and f"{Flag.TAMPER}" == "tamper"
+    assert len(Flag) == 18 and Flag.RENAMED == "renamed" and f"{Flag.TAMPER}" == "tamper"
     assert {flag.value for flag in Flag if flag.informational} == {"renamed", "metadata_restored",
                                                                    "duplicate"}
     for flag in Flag:

@@ -44,11 +44,23 @@ class Course:
     root: Path  # the folder holding nbgrader_config.py
     source_dir: Path  # solutions/
     release_dir: Path
-    gradebook: Path
+    gradebook: Path | None  # the SQLite file; None when the gradebook is a server's
+    database: str | None = None  # the URL of a server's gradebook (PostgreSQL), else None
 
     @property
     def db_url(self) -> str:
-        return f"sqlite:///{self.gradebook}"
+        return self.database or f"sqlite:///{self.gradebook}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database is None
+
+    @property
+    def gradebook_name(self) -> str:
+        """The gradebook in messages: its file, or its URL without the password."""
+        if self.is_sqlite:
+            return str(self.gradebook)
+        return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", self.database)
 
     @property
     def workshops_dir(self) -> Path:
@@ -62,7 +74,7 @@ class Course:
     def private_paths(self) -> list[Path]:
         """What student code must never see: the course root (gradebook), the solutions, and in
         the repository around them the git history and CI output."""
-        paths = [self.root, self.source_dir, self.gradebook.parent]
+        paths = [self.root, self.source_dir, *([self.gradebook.parent] if self.gradebook else [])]
         for folder in {self.root.parent, self.source_dir.parent}:
             if (folder / ".git").exists():
                 paths += [folder / name for name in REPOSITORY_PRIVATE if (folder / name).exists()]
@@ -94,22 +106,38 @@ def find_course(explicit: Path | None = None, start: Path | None = None) -> Path
                       "(it has course/nbgrader_config.py), or pass --course DIR.")
 
 
-def load_course(course_dir: Path | None = None) -> Course:
+def load_course(course_dir: Path | None = None, db_url: str | None = None) -> Course:
     """Read the folders and gradebook location from ``course_dir/nbgrader_config.py``
-    (default: :func:`find_course`)."""
+    (default: :func:`find_course`). ``db_url`` (``convtrain grade --db``) overrides the
+    config's ``CourseDirectory.db_url``: ``sqlite:///FILE`` (the default, ``gradebook.db`` in
+    the course root) or ``postgresql://USER:PASSWORD@HOST:PORT/DATABASE``."""
     course_dir = find_course() if course_dir is None else Path(course_dir)
     config = _read_config(course_dir)
     settings = config.get("CourseDirectory", {})
     root = Path(settings.get("root", course_dir)).resolve()
-    db_url = settings.get("db_url", f"sqlite:///{root / 'gradebook.db'}")
-    if not db_url.startswith("sqlite:///"):
-        raise CourseError(f"Only SQLite gradebooks are supported, the config names {db_url}.")
-    return Course(
-        root=root,
-        source_dir=(root / settings.get("source_directory", "source")).resolve(),
-        release_dir=(root / settings.get("release_directory", "release")).resolve(),
-        gradebook=Path(db_url.removeprefix("sqlite:///")).resolve(),
-    )
+    db_url = db_url or settings.get("db_url", f"sqlite:///{root / 'gradebook.db'}")
+    folders = dict(root=root,
+                   source_dir=(root / settings.get("source_directory", "source")).resolve(),
+                   release_dir=(root / settings.get("release_directory", "release")).resolve())
+    if db_url.startswith("sqlite:///"):
+        return Course(**folders, gradebook=Path(db_url.removeprefix("sqlite:///")).resolve())
+    if POSTGRES_URL.match(db_url):
+        return Course(**folders, gradebook=None, database=postgres_url(db_url))
+    raise CourseError(f"Unsupported gradebook {db_url}: use sqlite:///FILE or "
+                      "postgresql://USER:PASSWORD@HOST:PORT/DATABASE.")
+
+
+POSTGRES_URL = re.compile(r"^postgres(ql)?(\+\w+)?://")
+
+
+def postgres_url(url: str) -> str:
+    """The SQLAlchemy form of a PostgreSQL URL: ``postgresql+psycopg2://`` when it names no
+    driver (SQLAlchemy 2.1 would look for psycopg 3; ``convtrain[postgres]`` installs psycopg2).
+
+    >>> postgres_url("postgres://grader@db.example.org/course")
+    'postgresql+psycopg2://grader@db.example.org/course'
+    """
+    return re.sub(r"^postgres(ql)?://", "postgresql+psycopg2://", url)
 
 
 def repo_root(start: Path | None = None) -> Path:
@@ -193,7 +221,8 @@ def generate_assignments(course: Course, lesson_ids: list[str], release_dir: Pat
                          gradebook: Path | None = None, log=None) -> dict[str, Path]:
     """nbgrader's ``generate_assignment`` for each lesson, in this process: the student
     version is written to ``release_dir/<lesson>`` and the graded cells are recorded in
-    ``gradebook`` (default: the course's own). Returns lesson id -> generated folder.
+    ``gradebook`` (a SQLite file; default: the course's own, SQLite or PostgreSQL).
+    Returns lesson id -> generated folder.
 
     Raises:
         CourseError: when nbgrader refuses a lesson (its log says why).
@@ -205,7 +234,8 @@ def generate_assignments(course: Course, lesson_ids: list[str], release_dir: Pat
     config.CourseDirectory.root = str(course.root)
     config.CourseDirectory.source_directory = str(course.source_dir)
     config.CourseDirectory.release_directory = str(Path(release_dir).resolve())
-    config.CourseDirectory.db_url = f"sqlite:///{Path(gradebook or course.gradebook).resolve()}"
+    config.CourseDirectory.db_url = f"sqlite:///{Path(gradebook).resolve()}" if gradebook \
+        else course.db_url
     api = NbGraderAPI(config=config)
     generated = {}
     for lesson in lesson_ids:

@@ -12,7 +12,9 @@ One module per step of a grading run, in the order they happen:
   gradebook's test cells, metadata restored, test cells split into visible and
   hidden parts.
 - ``guard``: the code injected at grading time that keeps the tests honest.
-- ``sandbox`` / ``execute``: run that notebook in a locked-down kernel with limits.
+- ``sandbox`` / ``execute``: run that notebook in a locked-down kernel with limits
+  (``execute.Task``: one self-contained submission, ``execute.run_task``: task -> execution).
+- ``cluster``: the same tasks on a Dask cluster (``--scheduler``; ``course/SCALING.md``).
 - ``score``: turn the executed steps into points, flags and feedback messages.
 - ``report`` and ``record``: grades.csv, feedback HTML, the log, the result
   cache that makes reruns idempotent, and the gradebook update.

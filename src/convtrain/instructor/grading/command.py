@@ -2,10 +2,11 @@
 
     convtrain grade submissions.zip --out grades/ --jobs 2
     convtrain grade submitted/ --out grades/ --timeout-cell 60 --timeout-notebook 300 --memory-mb 4096
+    convtrain grade submissions.zip --out grades/ --scheduler tcp://HOST:8786 --db postgresql://...
 
 Exit status 0 when every notebook was processed (some may score 0 and carry flags);
 2 when grading could not run at all (no course or gradebook, bad arguments).
-See ``course/GRADING.md`` for what is checked and why.
+See ``course/GRADING.md`` for what is checked and why, ``course/SCALING.md`` for a cluster.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import nbformat
 from convtrain.instructor import course as course_module
 from convtrain.instructor.course import Course, CourseError
 from convtrain.instructor.grading import (
+    cluster,
     cohort_report,
     execute,
     gradebook,
@@ -57,6 +59,9 @@ class Plan:
     private_paths: tuple[Path, ...]
     scratch_root: Path  # each notebook runs in a fresh folder in here (under the tmp folder)
     keep_scratch: bool = False
+    files: dict[str, tuple[tuple[str, bytes], ...]] = dataclasses.field(default_factory=dict)
+    use_sandbox: bool = True  # what --no-sandbox / --require-isolation ask of workers
+    require_isolation: bool = False
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,6 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--course", type=Path, default=None,
                         help="course folder with nbgrader_config.py (default: the repository's course/)")
     parser.add_argument("--jobs", type=_positive_int, default=1, help="notebooks graded in parallel")
+    parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                        help="grade on a Dask cluster: tcp://HOST:8786, or local:N for N local "
+                             "worker processes (see course/SCALING.md); --jobs is then ignored")
+    parser.add_argument("--db", default=None, metavar="URL",
+                        help="the gradebook: sqlite:///FILE or postgresql://USER:PW@HOST/DB "
+                             "(default: CourseDirectory.db_url of nbgrader_config.py, else "
+                             "gradebook.db in the course)")
     parser.add_argument("--timeout-cell", type=_positive_float, default=120.0, metavar="S",
                         help="seconds a cell may run before it is interrupted (default 120)")
     parser.add_argument("--timeout-notebook", type=_positive_float, default=600.0, metavar="S",
@@ -104,10 +116,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"convtrain grade: {args.submissions} does not exist. Pass the folder or zip "
               "the LMS exported.", file=sys.stderr)
         return 2
+    if args.scheduler:
+        try:
+            scheduled = cluster.parse_scheduler(args.scheduler)
+        except ValueError as error:
+            print(f"convtrain grade: --scheduler: {error}", file=sys.stderr)
+            return 2
+        if isinstance(scheduled, int):
+            args.jobs = scheduled  # the kernels' thread count is shared out as for --jobs
     args.out.mkdir(parents=True, exist_ok=True)
     log = report.Log(args.out / "grading.log")
     try:
-        course = course_module.load_course(course_module.find_course(args.course))
+        course = course_module.load_course(course_module.find_course(args.course), args.db)
         gradebook.check_gradebook(course)
         gradebook.sync_gradebook(course, log)
         assignments = gradebook.load_assignments(course)
@@ -117,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     if not assignments:
         print(f"convtrain grade: nothing to grade against: {course.source_dir} holds no lesson "
               "(a folder NN_topic with the notebook NN_topic.ipynb), so the gradebook "
-              f"{course.gradebook} has no assignments.", file=sys.stderr)
+              f"{course.gradebook_name} has no assignments.", file=sys.stderr)
         return 2
     scratch = Path(tempfile.mkdtemp(prefix="convtrain-grade-"))  # unzipped files, kernels' folders
     try:
@@ -127,14 +147,16 @@ def main(argv: list[str] | None = None) -> int:
             print(f"convtrain grade: {error}", file=sys.stderr)
             return 2
         plan = _plan(args, course, assignments, folder, scratch)
-        log(f"isolation: {plan.isolation.describe()}")
-        if args.require_isolation and not plan.isolation.sandboxed:
+        log(f"isolation: {plan.isolation.describe()}"
+            f"{' (here; each worker builds its own)' if args.scheduler else ''}")
+        if args.require_isolation and not plan.isolation.sandboxed and not args.scheduler:
             print(f"convtrain grade: --require-isolation: no sandbox here ({plan.isolation.why_not}). "
                   "Run `convtrain doctor` for how to get one.", file=sys.stderr)
             return 2
-        log(f"grading {folder} with {args.jobs} job(s); course {course.root}", screen=False)
+        log(f"grading {folder} with {args.scheduler or f'{args.jobs} job(s)'}; course "
+            f"{course.root}", screen=False)
         results = grade_all(discover_module.discover(folder), plan, args.out, args.jobs,
-                            args.regrade, log)
+                            args.regrade, log, args.scheduler)
     finally:
         if args.keep_scratch:
             log(f"scratch folders kept in {scratch}")
@@ -152,8 +174,10 @@ def _plan(args, course: Course, assignments: dict[str, Assignment], folder: Path
     limits = execute.Limits(args.timeout_cell, args.timeout_notebook, args.memory_mb, threads)
     isolation = sandbox.choose(private, use_sandbox=not args.no_sandbox,
                                probe_dir=str(scratch_root), memory_mb=args.memory_mb)
+    files = {name: execute.lesson_files(assignment.files_dir)
+             for name, assignment in assignments.items()}
     return Plan(course, assignments, limits, isolation, tuple(private), scratch_root.resolve(),
-                args.keep_scratch)
+                args.keep_scratch, files, not args.no_sandbox, args.require_isolation)
 
 
 def cache_key(plan: Plan) -> str:
@@ -165,8 +189,10 @@ def cache_key(plan: Plan) -> str:
 
 
 def grade_all(submissions: list[Submission], plan: Plan, out: Path, jobs: int, regrade: bool,
-              log) -> list[Result]:
-    """Grade every submission (reusing earlier results unless ``regrade``), ``jobs`` at a time."""
+              log, scheduler: str | None = None) -> list[Result]:
+    """Grade every submission (reusing earlier results unless ``regrade``), ``jobs`` at a time
+    here or, with ``scheduler``, on a Dask cluster (``cluster.py``). Each result is saved as it
+    arrives (a rerun grades only what is missing)."""
     key = cache_key(plan)
     results: dict[int, Result] = {}
     todo = []
@@ -177,8 +203,22 @@ def grade_all(submissions: list[Submission], plan: Plan, out: Path, jobs: int, r
             results[index] = cached
         else:
             todo.append((index, submission, path))
+    where = f"on the cluster {scheduler}" if scheduler else f"{jobs} at a time"
     log(f"{len(submissions)} notebook(s) found, {len(results)} already graded, {len(todo)} to grade"
-        f"{f', {jobs} at a time' if todo else ''}")
+        f"{f', {where}' if todo else ''}")
+    width = len(str(len(todo)))
+    stream = _cluster_results(todo, plan, log, scheduler) if scheduler and todo else \
+        _local_results(todo, plan, jobs, log)
+    with _progress(len(todo), log) as advance:
+        for done, (index, result) in enumerate(stream, 1):
+            results[index] = result
+            log(f"[{done:>{width}}/{len(todo)}] {result_line(result)}")
+            advance()
+    return [results[index] for index in sorted(results)]
+
+
+def _local_results(todo, plan: Plan, jobs: int, log):
+    """``(index, result)`` as each notebook is graded here, ``jobs`` at a time (saved first)."""
 
     def work(item):
         index, submission, path = item
@@ -186,16 +226,65 @@ def grade_all(submissions: list[Submission], plan: Plan, out: Path, jobs: int, r
         report.save_result(path, result)
         return index, result
 
-    width = len(str(len(todo)))
-    with _progress(len(todo), log) as advance, \
-            concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
         futures = [pool.submit(work, item) for item in todo]
-        for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
-            index, result = future.result()
-            results[index] = result
-            log(f"[{done:>{width}}/{len(todo)}] {result_line(result)}")
-            advance()
-    return [results[index] for index in sorted(results)]
+        for future in concurrent.futures.as_completed(futures):
+            yield future.result()
+
+
+def _cluster_results(todo, plan: Plan, log, scheduler: str):
+    """``(index, result)`` as each task comes back from the Dask cluster (saved first).
+
+    Reading and restoring each notebook (``prepare``) and scoring it (``conclude``) happen
+    here; only the run (``cluster.grade_task``) goes to a worker.
+    """
+
+    def payloads():
+        for index, submission, path in todo:
+            try:
+                prepared = prepare(submission, plan, log)
+            except Exception:  # noqa: BLE001 - as grade_one: a 0 with a flag
+                prepared = _failed(submission, plan, log)
+            if isinstance(prepared, Result):
+                finished.append((index, path, prepared))
+                continue
+            yield (index, path, prepared), (prepared.task, plan.use_sandbox, plan.require_isolation)
+
+    finished: list = []  # graded without a run (unreadable, unmatched)
+    with cluster.connect(scheduler) as client:
+        isolations = client.run(cluster.describe_isolation, plan.use_sandbox, plan.limits.memory_mb)
+        for worker, isolation in sorted(isolations.items()):
+            log(f"worker {worker}: {isolation}", screen=False)
+        log(f"{len(isolations)} worker(s); isolation: {'; '.join(sorted(set(isolations.values())))}")
+        for (index, path, prepared), outcome, error in cluster.run_tasks(
+                client, payloads(), cluster.grade_task):
+            while finished:
+                early_index, early_path, early = finished.pop()
+                report.save_result(early_path, early)
+                yield early_index, early
+            result = _cluster_result(prepared, outcome, error, plan, log)
+            report.save_result(path, result)
+            yield index, result
+        for early_index, early_path, early in finished:
+            report.save_result(early_path, early)
+            yield early_index, early
+
+
+def _cluster_result(prepared: Prepared, outcome, error, plan: Plan, log) -> Result:
+    submission = prepared.submission
+    if error is not None:
+        if cluster.is_killed_worker(error):
+            log(f"{submission.label}: every worker that ran it died ({error}); scored 0")
+            return _zero(submission, plan, Flag.WORKER_LOST)
+        log(f"{submission.label}: grading failed on the worker: {type(error).__name__}: "
+            f"{str(error)[:300]}")
+        log("".join(traceback.format_exception(error)), screen=False)
+        return _zero(submission, plan, Flag.GRADER_ERROR)
+    execution, _isolation = outcome
+    try:
+        return conclude(prepared, execution, log)
+    except Exception:  # noqa: BLE001 - as grade_one
+        return _failed(submission, plan, log)
 
 
 def result_line(result: Result) -> str:
@@ -229,15 +318,46 @@ def grade_one(submission: Submission, plan: Plan, log) -> Result:
     try:
         result = _grade(submission, plan, log)
     except Exception:  # noqa: BLE001 - one broken submission must not stop the cohort
-        log(f"{submission.label}: grading failed (traceback in grading.log)")
-        log(traceback.format_exc(), screen=False)
-        assignment = discover_module.identify([], submission.path.name, plan.assignments)
-        result = Result(submission.student_id, assignment.name if assignment else "unknown", 0.0,
-                        assignment.max_score if assignment else 0.0, [Flag.GRADER_ERROR], submission.label)
+        result = _failed(submission, plan, log)
     return result
 
 
+def _failed(submission: Submission, plan: Plan, log) -> Result:
+    """The result of a notebook the grader raised on (call in an ``except`` block)."""
+    log(f"{submission.label}: grading failed (traceback in grading.log)")
+    log(traceback.format_exc(), screen=False)
+    return _zero(submission, plan, Flag.GRADER_ERROR)
+
+
+def _zero(submission: Submission, plan: Plan, flag: Flag) -> Result:
+    assignment = discover_module.identify([], submission.path.name, plan.assignments)
+    return Result(submission.student_id, assignment.name if assignment else "unknown", 0.0,
+                  assignment.max_score if assignment else 0.0, [flag], submission.label)
+
+
+@dataclasses.dataclass
+class Prepared:
+    """A notebook ready to run: its self-contained task, and what scoring needs afterwards."""
+
+    submission: Submission
+    assignment: Assignment
+    cells: list
+    flags: set
+    task: execute.Task
+
+
 def _grade(submission: Submission, plan: Plan, log) -> Result:
+    prepared = prepare(submission, plan, log)
+    if isinstance(prepared, Result):
+        return prepared
+    execution = execute.run_task(prepared.task, plan.isolation, plan.scratch_root,
+                                 plan.keep_scratch)
+    return conclude(prepared, execution, log)
+
+
+def prepare(submission: Submission, plan: Plan, log) -> Prepared | Result:
+    """Read, identify and restore a notebook into its task, or its result when it cannot run
+    (unreadable, matching no lesson). Runs where the gradebook is."""
     try:
         notebook = nbformat.reads(submission.path.read_text(encoding="utf-8"), as_version=4)
         cells = [dict(cell) for cell in notebook.cells]
@@ -252,13 +372,17 @@ def _grade(submission: Submission, plan: Plan, log) -> Result:
     steps, flags = restore.restore(cells, assignment)
     if submission.path.name != f"{assignment.notebook}.ipynb":
         flags.add(Flag.RENAMED)
-    scratch = Path(tempfile.mkdtemp(prefix="cvg-", dir=plan.scratch_root))
-    try:
-        execution = execute.run_submission(steps, scratch, plan.limits, plan.isolation,
-                                           list(plan.private_paths), assignment.files_dir)
-    finally:
-        if not plan.keep_scratch:
-            shutil.rmtree(scratch, ignore_errors=True)
+    files = plan.files[assignment.name] if assignment.name in plan.files else \
+        execute.lesson_files(assignment.files_dir)
+    task = execute.Task(submission.label, tuple(steps), files, plan.limits,
+                        tuple(str(path) for path in plan.private_paths))
+    return Prepared(submission, assignment, cells, flags, task)
+
+
+def conclude(prepared: Prepared, execution: execute.Execution, log) -> Result:
+    """Points, flags and the result of an executed task. Runs where the gradebook is."""
+    submission, assignment, cells, flags = (prepared.submission, prepared.assignment,
+                                            prepared.cells, prepared.flags)
     tests, run_flags = score.score(assignment, execution, restore.untouched_answers(cells, assignment))
     if Flag.KERNEL_START_FAILED in run_flags and execution.runs and execution.runs[0].errors:
         log(f"{submission.label}: the kernel did not start: {execution.runs[0].errors[0][1]}",
@@ -294,11 +418,16 @@ def finish(results: list[Result], course: Course, assignments: dict[str, Assignm
     except Exception as error:  # noqa: BLE001 - grades and feedback are written; go on
         log(f"could not write the cohort report ({type(error).__name__}: {error}); grades.csv "
             f"and the feedback are complete.\n{traceback.format_exc()}")
-    backup = gradebook.backup_gradebook(course)
+    try:
+        backup = gradebook.backup_gradebook(course)
+    except CourseError as error:  # PostgreSQL without pg_dump: the server's own backups
+        log(f"{error} Recording anyway (see course/SCALING.md on backing up a server's gradebook).")
+        backup = None
     try:
         stored = record.record(course, assignments, final)
     except Exception as error:  # noqa: BLE001 - grades.csv is written; say what went wrong
-        log(f"could not record the grades in {course.gradebook} ({type(error).__name__}: "
+        log(f"could not record the grades in {course.gradebook_name} ({type(error).__name__}: "
             f"{error}); grades.csv is complete. Backup: {backup}")
         return
-    log(f"{stored} submission(s) recorded in the gradebook {course.gradebook} (backup: {backup})")
+    log(f"{stored} submission(s) recorded in the gradebook {course.gradebook_name} "
+        f"(backup: {backup})")

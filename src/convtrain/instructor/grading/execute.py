@@ -26,6 +26,7 @@ import os
 import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -74,10 +75,57 @@ class Execution:
     seconds: float
 
 
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """One submission's run, self-contained (no path into the course): what a Dask worker
+    receives (``cluster.grade_task``) and what local grading runs (:func:`run_task`).
+
+    ``steps``: the restored notebook (the student's cells, the gradebook's given cells and
+    tests); ``files``: the lesson's data files as ``(relative path, bytes)``; ``hide``: the
+    coordinator's private paths (the audit hook refuses them wherever they exist).
+    """
+
+    label: str
+    steps: tuple[Step, ...]
+    files: tuple[tuple[str, bytes], ...]
+    limits: Limits
+    hide: tuple[str, ...] = ()
+
+
+def lesson_files(files_dir: Path | None) -> tuple[tuple[str, bytes], ...]:
+    """A lesson's data files (its release folder, notebooks left out) as ``(path, bytes)``."""
+    if files_dir is None or not Path(files_dir).is_dir():
+        return ()
+    found = []
+    for folder, dirs, names in os.walk(files_dir, followlinks=True):
+        dirs[:] = sorted(name for name in dirs
+                         if name != ".ipynb_checkpoints" and not name.endswith(".ipynb"))
+        for name in sorted(names):
+            if not name.endswith(".ipynb"):
+                path = Path(folder) / name
+                found.append((path.relative_to(files_dir).as_posix(), path.read_bytes()))
+    return tuple(found)
+
+
+def run_task(task: Task, isolation: Isolation, scratch_root: Path,
+             keep_scratch: bool = False) -> Execution:
+    """Run ``task`` in a fresh scratch folder under ``scratch_root`` (removed afterwards unless
+    ``keep_scratch``): the one step from a task to its execution, locally and on a worker."""
+    scratch = Path(tempfile.mkdtemp(prefix="cvg-", dir=scratch_root))
+    try:
+        return run_submission(list(task.steps), scratch, task.limits, isolation,
+                              [Path(path) for path in task.hide], files=task.files)
+    finally:
+        if not keep_scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
 def run_submission(steps: list[Step], scratch: Path, limits: Limits, isolation: Isolation,
-                   private_paths: list[Path], files_dir: Path | None = None) -> Execution:
-    """Execute ``steps`` (agent first) in a fresh sandboxed kernel working in ``scratch``."""
-    _prepare_scratch(scratch, files_dir)
+                   private_paths: list[Path], files_dir: Path | None = None,
+                   files: tuple[tuple[str, bytes], ...] = ()) -> Execution:
+    """Execute ``steps`` (agent first) in a fresh sandboxed kernel working in ``scratch``;
+    the lesson's data files come from ``files_dir`` or ``files`` (see :func:`lesson_files`)."""
+    _prepare_scratch(scratch, files_dir, files)
     key = guard.new_key()
     config = guard.write_agent_config(scratch, key, private_paths, isolation.read_only,
                                       limits.cell_timeout)
@@ -116,10 +164,18 @@ def cell_stdout(cell) -> str:
                    if out.get("output_type") == "stream" and out.get("name") == "stdout")
 
 
-def _prepare_scratch(scratch: Path, files_dir: Path | None) -> None:
+def _prepare_scratch(scratch: Path, files_dir: Path | None,
+                     files: tuple[tuple[str, bytes], ...] = ()) -> None:
     if files_dir is not None:
         shutil.copytree(files_dir, scratch, dirs_exist_ok=True,
                         ignore=shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints"))
+    root = scratch.resolve()
+    for name, data in files:
+        target = (scratch / name).resolve()
+        if not target.is_relative_to(root):
+            raise ValueError(f"a lesson file outside the scratch folder: {name}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
     for name in ("tmp", ".ipython", ".config/matplotlib", ".cache", ".local/share", "runtime"):
         (scratch / name).mkdir(parents=True, exist_ok=True)
 

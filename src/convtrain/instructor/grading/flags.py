@@ -138,6 +138,13 @@ class Flag(str, enum.Enum):
         "look at it.",
         "The kernel did not start (e.g. a memory limit too small for torch); score 0, the "
         "log has the kernel's message.")
+    WORKER_LOST = (
+        "worker_lost", False,
+        "Grading your notebook stopped the machine that ran it, every time it was tried; "
+        "your instructor will look at it.",
+        "On a Dask cluster (`--scheduler`), every worker that ran this notebook died "
+        "(killed, out of memory) until the scheduler's `allowed-failures` ran out; score 0, "
+        "not retried again.")
     GRADER_ERROR = (
         "grader_error", False,
         "The grader failed on your notebook; your instructor will look at it.",

@@ -125,12 +125,43 @@ class Assignment:
 
 # --------------------------------------------------------------------------- the gradebook
 
+def gradebook_exists(course: Course) -> bool:
+    """Whether the gradebook has been created: its SQLite file exists, or the PostgreSQL
+    database holds nbgrader's tables (an empty database is a gradebook still to create)."""
+    if course.is_sqlite:
+        return course.gradebook.exists()
+    return bool(_postgres_tables(course))
+
+
+def _postgres_tables(course: Course) -> set[str]:
+    import sqlalchemy
+
+    try:
+        engine = sqlalchemy.create_engine(course.db_url)
+        try:
+            return set(sqlalchemy.inspect(engine).get_table_names())
+        finally:
+            engine.dispose()
+    except Exception as error:  # noqa: BLE001 - no server, no driver, bad URL, no rights
+        raise CourseError(f"Cannot open the gradebook {course.gradebook_name}: "
+                          f"{type(error).__name__}: {str(error).strip()[:300]}") from error
+
+
 def check_gradebook(course: Course) -> None:
-    """Raise :class:`CourseError` when the gradebook exists but cannot be read as a database.
+    """Raise :class:`CourseError` when the gradebook exists but cannot be read as a database
+    (PostgreSQL: when the server cannot be reached, or the database holds tables that are not
+    nbgrader's).
 
     The message names the newest backup and the command that restores it; nothing is
     graded into a damaged gradebook.
     """
+    if not course.is_sqlite:
+        tables = _postgres_tables(course)
+        if tables and "assignment" not in tables:
+            raise CourseError(f"The database {course.gradebook_name} holds tables but not "
+                              "nbgrader's; nothing was graded. Name an empty database or an "
+                              "nbgrader gradebook.")
+        return
     import sqlite3
 
     if not course.gradebook.exists():
@@ -166,13 +197,49 @@ def check_gradebook(course: Course) -> None:
 
 
 def backup_gradebook(course: Course) -> Path | None:
-    """Copy the gradebook to ``gradebook.db.<UTC time>.bak`` next to it; return the copy."""
+    """Copy the gradebook to ``gradebook.db.<UTC time>.bak`` next to it; return the copy.
+
+    PostgreSQL: ``pg_dump`` (from PATH, else Debian's ``/usr/lib/postgresql/*/bin``) writes
+    ``gradebook.<UTC time>.sql`` in the course root (restore: ``psql URL -f FILE`` into an
+    empty database). Raises :class:`CourseError` when that cannot be done.
+    """
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    if not course.is_sqlite:
+        return _pg_dump(course, course.root / f"gradebook.{stamp}.sql")
     if not course.gradebook.exists():
         return None
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     backup = course.gradebook.with_name(f"{course.gradebook.name}.{stamp}.bak")
     shutil.copy2(course.gradebook, backup)
     return backup
+
+
+def pg_tool(name: str) -> str | None:
+    """A PostgreSQL client program: on PATH, else the newest of Debian's versioned folders."""
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"),
+                        key=lambda path: int(path.parts[-3]) if path.parts[-3].isdigit() else 0)
+    return str(candidates[-1]) if candidates else None
+
+
+def _pg_dump(course: Course, target: Path) -> Path | None:
+    import subprocess
+
+    if not gradebook_exists(course):
+        return None
+    program = pg_tool("pg_dump")
+    if program is None:
+        raise CourseError("pg_dump was not found (Debian: apt-get install postgresql-client); "
+                          f"the gradebook {course.gradebook_name} was not backed up.")
+    url = re.sub(r"^postgresql\+\w+://", "postgresql://", course.db_url)  # libpq's URI form
+    result = subprocess.run([program, "--no-owner", f"--file={target}", f"--dbname={url}"],
+                            capture_output=True, text=True, timeout=600)
+    if result.returncode != 0:
+        target.unlink(missing_ok=True)
+        raise CourseError(f"pg_dump could not back up {course.gradebook_name}: "
+                          f"{result.stderr.strip()[-300:]}")
+    return target
 
 
 def stale_lessons(course: Course) -> list[str]:
@@ -197,7 +264,7 @@ def _solution_tests(path: Path) -> dict[str, tuple[str, float]]:
 
 
 def _recorded_tests(course: Course) -> dict[tuple[str, str], dict[str, tuple[str, float]]]:
-    if not course.gradebook.exists():
+    if not gradebook_exists(course):
         return {}
     from nbgrader.api import Gradebook
 
@@ -224,7 +291,11 @@ def sync_gradebook(course: Course, log=lambda message, screen=True: print(messag
     stale = stale_lessons(course)
     if not stale:
         return []
-    backup = backup_gradebook(course)
+    try:
+        backup = backup_gradebook(course)
+    except CourseError as error:
+        log(f"{error} Going on: nbgrader only adds or replaces the lessons {', '.join(stale)}.")
+        backup = None
     if backup:
         log(f"gradebook backed up to {backup}", screen=False)
     with tempfile.TemporaryDirectory(prefix="convtrain-release-") as scratch:
@@ -235,8 +306,8 @@ def sync_gradebook(course: Course, log=lambda message, screen=True: print(messag
 def load_assignments(course: Course) -> dict[str, Assignment]:
     """Every notebook the gradebook knows, keyed by lesson id (``lesson/notebook`` when a
     lesson has several notebooks), cells in the order of the source notebook."""
-    if not course.gradebook.exists():
-        raise CourseError(f"No gradebook at {course.gradebook}. `convtrain grade` creates it "
+    if not gradebook_exists(course):
+        raise CourseError(f"No gradebook at {course.gradebook_name}. `convtrain grade` creates it "
                           "from solutions/ on its first run; with a course of your own, run "
                           "`nbgrader generate_assignment LESSON` in the course folder.")
     from nbgrader.api import Gradebook
