@@ -217,3 +217,9 @@ def test_parse_scheduler():
     for bad in ("local:0", "h:8786"):
         with pytest.raises(ValueError):
             cluster.parse_scheduler(bad)
+
+
+def test_require_isolation_refuses_a_cluster_without_the_sandbox(course_root, tmp_path):
+    assert grade(course_root, tmp_path / "out", "--scheduler", "local:1", "--no-sandbox",
+                 "--require-isolation") == 2
+    assert not (tmp_path / "out" / "grades.csv").exists()

@@ -155,8 +155,14 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         log(f"grading {folder} with {args.scheduler or f'{args.jobs} job(s)'}; course "
             f"{course.root}", screen=False)
-        results = grade_all(discover_module.discover(folder), plan, args.out, args.jobs,
-                            args.regrade, log, args.scheduler)
+        try:
+            results = grade_all(discover_module.discover(folder), plan, args.out, args.jobs,
+                                args.regrade, log, args.scheduler)
+        except (cluster.IsolationRefused, OSError) as error:  # OSError: no scheduler there
+            if not args.scheduler:
+                raise
+            print(f"convtrain grade: {error}", file=sys.stderr)
+            return 2
     finally:
         if args.keep_scratch:
             log(f"scratch folders kept in {scratch}")
@@ -256,6 +262,11 @@ def _cluster_results(todo, plan: Plan, log, scheduler: str):
         for worker, isolation in sorted(isolations.items()):
             log(f"worker {worker}: {isolation}", screen=False)
         log(f"{len(isolations)} worker(s); isolation: {'; '.join(sorted(set(isolations.values())))}")
+        bare = sorted(worker for worker, text in isolations.items() if not text.startswith("bubblewrap"))
+        if plan.require_isolation and bare:
+            raise cluster.IsolationRefused(
+                f"--require-isolation: {len(bare)} worker(s) cannot build the sandbox "
+                f"({isolations[bare[0]]}); see course/SCALING.md on containers")
         for (index, path, prepared), outcome, error in cluster.run_tasks(
                 client, payloads(), cluster.grade_task):
             while finished:
