@@ -4,6 +4,7 @@
     convtrain build [--check]   generate workshops/ from solutions/ (or check they agree)
     convtrain grade SUBMISSIONS --out OUTDIR    grade a cohort (see course/GRADING.md)
     convtrain claims [--run] [--check]          every measured claim of the lessons, as a table
+    convtrain check NOTEBOOK.ipynb              is this notebook ready to submit? (visible tests)
 
 Each subcommand lives in its own module; this file only dispatches, importing the
 module on demand so `convtrain doctor` does not pay for nbgrader.
@@ -21,6 +22,7 @@ COMMANDS = {
     "build": ("convtrain.instructor.build", "generate the student notebooks in workshops/ from solutions/"),
     "grade": ("convtrain.instructor.grading.command", "autograde a folder or zip of submissions"),
     "claims": ("convtrain.instructor.claims_table", "the table of every measured claim of the course"),
+    "check": ("convtrain.instructor.check", "run a notebook's visible tests in a fresh kernel: ready to submit?"),
 }
 
 

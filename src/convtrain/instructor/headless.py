@@ -25,9 +25,9 @@ bars render from it); an ``Output`` widget's own stored state stays empty.
 >>> client = notebook_client(notebook, timeout=300, kernel_name="python3")  # doctest: +SKIP
 >>> client.execute()  # doctest: +SKIP
 
-:func:`execute_notebook` runs a notebook file that way, its kernel on Unix sockets in a
-temporary folder rather than TCP on localhost (no port another user could reach, and
-no "running over TCP without encryption" warning).
+:func:`execute_notebook` runs a notebook file that way (:func:`run`: a notebook in memory),
+its kernel on Unix sockets in a temporary folder rather than TCP on localhost (no port
+another user could reach, and no "running over TCP without encryption" warning).
 """
 
 from __future__ import annotations
@@ -61,19 +61,29 @@ def execute_notebook(path: Path, out_path: Path | None = None, timeout: int = 30
     Raises nbclient's ``CellExecutionError`` when a cell fails.
     """
     import nbformat
-    from jupyter_client.manager import KernelManager
 
     notebook = nbformat.read(path, as_version=4)
+    seconds = run(notebook, Path(path).parent, timeout=timeout)
+    if out_path is not None:
+        Path(out_path).parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(notebook, out_path)
+    return seconds
+
+
+def run(notebook, cwd: Path, timeout: int | None = 300, **options) -> float:
+    """Execute ``notebook`` (an nbformat node, changed in place: outputs are filled in) top to
+    bottom in a fresh kernel whose working folder is ``cwd``; return the wall seconds.
+
+    ``options`` go to nbclient's client (``allow_errors=True``, ``interrupt_on_timeout=True``).
+    """
+    from jupyter_client.manager import KernelManager
+
     with tempfile.TemporaryDirectory(prefix="convtrain-kernel-") as sockets:
         manager = KernelManager(kernel_name="python3", transport="ipc",
                                 ip=str(Path(sockets) / "kernel"))
         manager.connection_file = str(Path(sockets) / "kernel.json")
         client = notebook_client(notebook, km=manager, timeout=timeout,
-                                 resources={"metadata": {"path": str(Path(path).parent)}})
+                                 resources={"metadata": {"path": str(cwd)}}, **options)
         start = time.perf_counter()
         client.execute()
-        seconds = time.perf_counter() - start
-    if out_path is not None:
-        Path(out_path).parent.mkdir(parents=True, exist_ok=True)
-        nbformat.write(notebook, out_path)
-    return seconds
+        return time.perf_counter() - start

@@ -82,6 +82,12 @@ def _without_whitespace(source) -> str:
     return " ".join(text.split())
 
 
+def partners(cells: list, assignment: Assignment) -> dict[int, str]:
+    """Which gradebook cell each student cell is (index -> grade id), as grading pairs them:
+    by grade id, then exact text, then similarity (``convtrain check`` reports from it)."""
+    return _partner(cells, assignment)
+
+
 def _partner(cells: list, assignment: Assignment) -> dict[int, str]:
     """student cell index -> gradebook cell name, by grade_id, then exact text, then similarity."""
     partners: dict[int, str] = {}
