@@ -5,6 +5,7 @@
     convtrain grade SUBMISSIONS --out OUTDIR    grade a cohort (see course/GRADING.md)
     convtrain claims [--run] [--check]          every measured claim of the lessons, as a table
     convtrain check NOTEBOOK.ipynb              is this notebook ready to submit? (visible tests)
+    convtrain export GRADED --to canvas|moodle|wide --out FILE   grades as an LMS import file
 
 Each subcommand lives in its own module; this file only dispatches, importing the
 module on demand so `convtrain doctor` does not pay for nbgrader.
@@ -23,6 +24,7 @@ COMMANDS = {
     "grade": ("convtrain.instructor.grading.command", "autograde a folder or zip of submissions"),
     "claims": ("convtrain.instructor.claims_table", "the table of every measured claim of the course"),
     "check": ("convtrain.instructor.check", "run a notebook's visible tests in a fresh kernel: ready to submit?"),
+    "export": ("convtrain.instructor.export", "grades.csv as Canvas's or Moodle's import file, or a wide CSV"),
 }
 
 
