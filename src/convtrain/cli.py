@@ -6,6 +6,7 @@
     convtrain claims [--run] [--check]          every measured claim of the lessons, as a table
     convtrain check NOTEBOOK.ipynb              is this notebook ready to submit? (visible tests)
     convtrain export GRADED --to canvas|moodle|wide --out FILE   grades as an LMS import file
+    convtrain similarity GRADED                 pairs of similar answers to read (no grade changes)
 
 Each subcommand lives in its own module; this file only dispatches, importing the
 module on demand so `convtrain doctor` does not pay for nbgrader.
@@ -25,6 +26,7 @@ COMMANDS = {
     "claims": ("convtrain.instructor.claims_table", "the table of every measured claim of the course"),
     "check": ("convtrain.instructor.check", "run a notebook's visible tests in a fresh kernel: ready to submit?"),
     "export": ("convtrain.instructor.export", "grades.csv as Canvas's or Moodle's import file, or a wide CSV"),
+    "similarity": ("convtrain.instructor.similarity", "pairs of students whose answers look copied (never changes a grade)"),
 }
 
 

@@ -8,7 +8,10 @@ as ``data:`` URIs, drawn with matplotlib's Agg canvas) that opens offline:
   passed each exercise (a bar chart and a table, most-failed first: "re-teach this");
 - the flags and the students who carry them, attention flags first, informational
   ones apart;
-- the slowest notebooks.
+- the slowest notebooks;
+- similar answers: the pairs of students whose answers look copied (the most exercises
+  first), linked to ``similarity.html``, which shows each pair side by side
+  (:mod:`convtrain.instructor.similarity`; it never changes a grade).
 
 Its size grows with the number of lessons and exercises, not of students: two figures
 per lesson whatever the cohort. Every string that comes from a submission (student ids,
@@ -85,10 +88,13 @@ class LessonStats:
 
 
 def write_report(out: Path, results: list[Result], isolation: str,
-                 assignments: Mapping[str, Assignment] | None = None) -> Path:
-    """Write ``out/report.html`` for every graded notebook in ``results``; return its path."""
+                 assignments: Mapping[str, Assignment] | None = None, similar=None) -> Path:
+    """Write ``out/report.html`` for every graded notebook in ``results``; return its path.
+
+    ``similar``: the :class:`convtrain.instructor.similarity.Findings` of the cohort, if any.
+    """
     path = Path(out) / "report.html"
-    page = render(results, isolation, assignments or {})
+    page = render(results, isolation, assignments or {}, similar)
     temporary = path.with_suffix(f".tmp{os.getpid()}")
     temporary.write_text(page, encoding="utf-8")
     os.replace(temporary, path)
@@ -96,7 +102,7 @@ def write_report(out: Path, results: list[Result], isolation: str,
 
 
 def render(results: list[Result], isolation: str,
-           assignments: Mapping[str, Assignment] | None = None) -> str:
+           assignments: Mapping[str, Assignment] | None = None, similar=None) -> str:
     """The report page as HTML text."""
     assignments = assignments or {}
     final = report.best_per_assignment(results)
@@ -112,6 +118,7 @@ def render(results: list[Result], isolation: str,
         *(_lesson_html(lesson) for lesson in lessons),
         _flags_html(final),
         _slowest_html(results),
+        _similar_html(similar),
     ]
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<title>Grading report</title>"
@@ -274,6 +281,31 @@ def _slowest_html(results: list[Result]) -> str:
     return (f"<section id=\"slowest\"><h2>Slowest notebooks (top {SLOWEST})</h2>"
             "<table><tr><th>student</th><th>lesson</th><th>file</th><th>seconds</th>"
             f"<th>score</th></tr>{rows}</table></section>")
+
+
+def _similar_html(similar) -> str:
+    """The pairs of students with similar answers, most exercises first; details in similarity.html."""
+    if similar is None:
+        return ""
+    parts = ["<section id=\"similar\"><h2>Similar answers</h2><p class=\"muted\">Pairs of "
+             "students whose answer cells share much of their code once comments, layout and "
+             "names are set aside, handed-out code and common idioms discounted. Not a verdict and "
+             "no grade changed: read them side by side in "
+             "<a href=\"similarity.html\">similarity.html</a>.</p>"]
+    pairs = similar.student_pairs()
+    if not pairs:
+        parts.append(f"<p>None reported ({similar.compared} answers compared, {similar.short} too "
+                     "short to compare).</p></section>")
+        return "".join(parts)
+    rows = "".join(
+        f"<tr><td>{html.escape(a)}</td><td>{html.escape(b)}</td><td class=\"number\">{len(found)}</td>"
+        f"<td class=\"number\">{_percent(max(p.score for p in found))}</td>"
+        f"<td>{html.escape(', '.join(sorted({p.a.lesson for p in found})))}</td></tr>"
+        for (a, b), found in pairs[:SLOWEST])
+    more = f"<p>and {len(pairs) - SLOWEST} more pairs in similarity.html.</p>" if len(pairs) > SLOWEST else ""
+    parts.append("<table><tr><th>student</th><th>student</th><th>similar exercises</th>"
+                 f"<th>most shared</th><th>lessons</th></tr>{rows}</table>{more}</section>")
+    return "".join(parts)
 
 
 # --------------------------------------------------------------------------- figures

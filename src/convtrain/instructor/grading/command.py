@@ -27,6 +27,7 @@ from pathlib import Path
 import nbformat
 
 from convtrain.instructor import course as course_module
+from convtrain.instructor import similarity
 from convtrain.instructor.course import Course, CourseError
 from convtrain.instructor.grading import (
     cluster,
@@ -405,7 +406,8 @@ def conclude(prepared: Prepared, execution: execute.Execution, log) -> Result:
         student_id=submission.student_id, assignment=assignment.name,
         score=float(sum(test.points for test in tests)), max_score=assignment.max_score,
         flags=sorted(flags | run_flags), label=submission.label,
-        tests=[dataclasses.asdict(test) for test in tests], seconds=round(execution.seconds, 2))
+        tests=[dataclasses.asdict(test) for test in tests], seconds=round(execution.seconds, 2),
+        answers=restore.answer_texts(cells, assignment))
 
 
 def finish(results: list[Result], course: Course, assignments: dict[str, Assignment], out: Path,
@@ -423,8 +425,17 @@ def finish(results: list[Result], course: Course, assignments: dict[str, Assignm
         report.write_feedback(out, student_id, student_results)
     log(f"wrote {grades} ({len(final)} rows) and feedback for {len(by_student)} student(s) "
         f"in {out / 'feedback'}")
+    similar = None
+    try:  # never changes a grade: it points the instructor at answers to read side by side
+        similar = similarity.analyze(final, assignments)
+        page, _table = similarity.write(out, similar)
+        log(f"wrote {page}: {len(similar.pairs)} pair(s) of similar answers to read "
+            f"({similar.seconds:.1f} s; grades unchanged)")
+    except Exception as error:  # noqa: BLE001 - grades and feedback are written; go on
+        log(f"could not compare the answers ({type(error).__name__}: {error}); grades.csv and "
+            f"the feedback are complete.\n{traceback.format_exc()}")
     try:
-        log(f"wrote {cohort_report.write_report(out, results, isolation, assignments)} "
+        log(f"wrote {cohort_report.write_report(out, results, isolation, assignments, similar)} "
             "(the cohort at a glance)")
     except Exception as error:  # noqa: BLE001 - grades and feedback are written; go on
         log(f"could not write the cohort report ({type(error).__name__}: {error}); grades.csv "

@@ -8,7 +8,9 @@
 - ``grading.log``: one line per event, appended.
 - ``results/``: one JSON file per graded notebook, named by the student, the
   notebook's SHA-256 and the assignment's fingerprint. A rerun reuses these (unless
-  ``--regrade``), which makes reruns idempotent and an interrupted run resumable.
+  ``--regrade``), which makes reruns idempotent and an interrupted run resumable. Each
+  holds the student's answer cells per exercise too (``Result.answers``), from which
+  ``similarity`` writes ``similarity.html`` without the submissions.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from pathlib import Path
 from convtrain.instructor.grading import flags as flags_module
 
 COLUMNS = ("student_id", "assignment", "score", "max_score", "flags")
-RESULT_VERSION = 2  # 2: TestResult.title, status not_attempted; flags from grading.flags
+RESULT_VERSION = 3  # 2: TestResult.title, status not_attempted; flags from grading.flags
+# 3: Result.answers (each exercise's answer cells, for the similarity report)
 STATUSES = ("passed", "failed", "hidden_failed", "not_attempted", "not_run")  # of a test
 
 
@@ -42,6 +45,7 @@ class Result:
     label: str  # where the notebook was in SUBMISSIONS
     tests: list[dict] = dataclasses.field(default_factory=list)  # TestResult fields
     seconds: float = 0.0
+    answers: dict[str, str] = dataclasses.field(default_factory=dict)  # test id -> answer code
 
 
 def safe_name(text: str) -> str:

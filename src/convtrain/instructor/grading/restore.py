@@ -77,6 +77,27 @@ def untouched_answers(cells: list, assignment: Assignment) -> set[str]:
     return untouched
 
 
+def answer_texts(cells: list, assignment: Assignment, limit: int = 20_000) -> dict[str, str]:
+    """Per exercise (test id), the student's code in its answer cells (the cells paired with
+    them, in notebook order, joined; at most ``limit`` characters): what
+    ``convtrain.instructor.similarity`` compares across the cohort."""
+    paired: dict[str, list[int]] = {}
+    for index, name in _partner(cells, assignment).items():
+        paired.setdefault(name, []).append(index)
+    texts = {}
+    for test, answers in assignment.exercises:
+        indices = sorted(index for answer in answers for index in paired.get(answer.name, []))
+        sources = [_text(cells[index].get("source", "")) for index in indices
+                   if cells[index].get("cell_type") == "code"]
+        if sources:
+            texts[test.name] = "\n\n".join(sources)[:limit]
+    return texts
+
+
+def _text(source) -> str:
+    return "".join(source) if isinstance(source, list) else str(source)
+
+
 def _without_whitespace(source) -> str:
     text = "".join(source) if isinstance(source, list) else str(source)
     return " ".join(text.split())
