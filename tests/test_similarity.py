@@ -267,3 +267,10 @@ def test_convtrain_grade_writes_the_similarity_report(tmp_path):
     rows = (out / "similarity.csv").read_text().splitlines()
     assert [row.split(",")[:4] for row in rows[1:]] == [["00_tiny", "test_count", "ann", "bob"]]
     assert "id=\"similar\"" in (out / "report.html").read_text()
+
+
+def test_the_fast_tokens_are_the_tokens_whose_lines_are_marked():
+    sources = [ORIGINAL, RENAMED, REFORMATTED, UNFOLD, LOOPS, SIZE_A,
+               'x = r"\\d" + f\'{a}\' + """a\n b"""\\\n + 1_000 + .5e3j  # c\n(a, b,)\n%timeit x\n']
+    for source in sources:
+        assert similarity.tokens(source) == [token for token, _line in similarity.lexed(source)]
