@@ -23,9 +23,12 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import logging
+import os
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -62,8 +65,13 @@ def grade_task(task: execute.Task, use_sandbox: bool = True,
     """Run one task on this worker: ``(execution, how it was isolated)``.
 
     The isolation is chosen once per worker process (bubblewrap when it can be built here,
-    else the audit hook alone); ``require_sandbox`` refuses to run without it.
+    else the audit hook alone); ``require_sandbox`` refuses to run without it. Limits that
+    name no thread count get the CPUs this worker may use (SLURM's ``--cpus-per-task``, a
+    container's cpuset), not every core of its node.
     """
+    if task.limits.threads is None:
+        threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+        task = dataclasses.replace(task, limits=dataclasses.replace(task.limits, threads=threads))
     isolation = worker_isolation(task.hide, use_sandbox, task.limits.memory_mb)
     if require_sandbox and not isolation.sandboxed:
         raise IsolationRefused(f"no sandbox on this worker ({isolation.why_not})")
@@ -105,7 +113,7 @@ def connect(scheduler: str):
     target = parse_scheduler(scheduler)
     if isinstance(target, int):
         cluster = LocalCluster(n_workers=target, threads_per_worker=1, processes=True,
-                               dashboard_address=None, memory_limit=0,
+                               dashboard_address=":0", memory_limit=0,
                                silence_logs=logging.ERROR,
                                scheduler_kwargs={"allowed_failures": LOCAL_ALLOWED_FAILURES})
         try:
@@ -120,16 +128,22 @@ def connect(scheduler: str):
 
 def run_tasks(client, payloads: Iterable[tuple[object, tuple]], function: Callable,
               window: int | None = None) -> Iterator[tuple[object, object, BaseException | None]]:
-    """Submit ``function(*args)`` for each ``(tag, args)``, at most ``window`` in flight;
-    yield ``(tag, value, None)`` or ``(tag, None, error)`` as each finishes (any order).
+    """Submit ``function(*args)`` for each ``(tag, args)``, at most ``window`` in flight
+    (default: ``WINDOW_PER_THREAD`` per worker thread, looked up again every few seconds, so
+    workers that join later get work); yield ``(tag, value, None)`` or ``(tag, None, error)``
+    as each finishes (any order).
 
     A task whose workers all died comes back with ``distributed.KilledWorker`` as its error.
     Leaving early (Ctrl-C, an error) cancels what is still queued or running.
     """
     from dask.distributed import as_completed
 
-    if window is None:
-        window = max(8, WINDOW_PER_THREAD * max(1, sum(client.nthreads().values())))
+    def current_window() -> int:
+        if window is not None:
+            return window
+        return max(8, WINDOW_PER_THREAD * max(1, sum(client.nthreads().values())))
+
+    limit, checked = current_window(), time.monotonic()
     pending = iter(payloads)
     inflight: dict[str, tuple[object, object]] = {}  # key -> (tag, future)
     stream = as_completed()
@@ -142,15 +156,21 @@ def run_tasks(client, payloads: Iterable[tuple[object, tuple]], function: Callab
             stream.add(future)
             return
 
-    try:
-        while len(inflight) < window:
+    def fill() -> None:
+        nonlocal limit, checked
+        if time.monotonic() - checked > 5:
+            limit, checked = current_window(), time.monotonic()
+        while len(inflight) < limit:
             before = len(inflight)
             submit_next()
             if len(inflight) == before:
                 break
+
+    try:
+        fill()
         for future in stream:
             tag, _ = inflight.pop(future.key)
-            submit_next()
+            fill()
             try:
                 value = future.result()
             except Exception as error:  # noqa: BLE001 - the caller turns it into a flag
