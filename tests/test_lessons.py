@@ -80,3 +80,11 @@ def test_workshops_are_in_sync_with_solutions():
     problems = build.build(ROOT, check=True)
     assert not problems, "run `convtrain build` and commit workshops/:\n" + "\n".join(problems)
 
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_last_code_cell_checks_the_students_work(lesson):
+    notebook = json.loads((ROOT / "solutions" / lesson / f"{lesson}.ipynb").read_text())
+    code = [cell for cell in notebook["cells"] if cell["cell_type"] == "code"]
+    assert "".join(code[-1]["source"]).strip() == "ct.check_my_work()", (
+        f"{lesson}: the last code cell must be `ct.check_my_work()` (see CONTRIBUTING.md)")
