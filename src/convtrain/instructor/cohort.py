@@ -163,7 +163,6 @@ def _colab_id(digest: str) -> str:
 
 
 ROUND_TRIP = ("perfect", "untouched", "only", "colab")  # CI's cohort: every case, per lesson
-DEMO = ("perfect", "untouched", "colab-only")  # make demo's: three students, no run twice
 
 
 def lesson_submissions(root: Path, lesson: str, solve_each: bool = False,
