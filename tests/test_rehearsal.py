@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import sys
 import types
 from pathlib import Path
@@ -20,7 +21,7 @@ import convtrain as ct
 from convtrain import runtime
 from convtrain.claims import ClaimError
 from convtrain.data import kaggle_fruits
-from convtrain.instructor import rehearsal
+from convtrain.instructor import course, rehearsal
 
 
 @pytest.fixture
@@ -88,15 +89,16 @@ def test_fruits_standin_is_large_enough_for_the_rehearsal_profile(standin, offli
     assert len(ct.data.profile_dataset(cfg, "test")) == 6 * rehearsal.TEST_PER_CLASS
 
 
-def test_fruits_standin_is_reproducible(standin, tmp_path):
-    again = rehearsal.build_fruits_standin(tmp_path)
-    first = sorted(standin.rglob("*.png"))
-    assert [p.relative_to(standin) for p in first] == [
-        p.relative_to(again) for p in sorted(again.rglob("*.png"))]
-    for path in first[::17]:
-        assert path.read_bytes() == (again / path.relative_to(standin)).read_bytes()
+def test_fruits_standin_is_reproducible(tmp_path):
+    first, again, other = (rehearsal.build_fruits_standin(tmp_path / name, 2, 1, seed=seed)
+                           for name, seed in (("a", 0), ("b", 0), ("c", 1)))
+    files = sorted(p.relative_to(first) for p in first.rglob("*.png"))
+    assert len(files) == 6 * 3
+    assert files == sorted(p.relative_to(again) for p in again.rglob("*.png"))
+    assert all((first / f).read_bytes() == (again / f).read_bytes() for f in files)
+    assert any((first / f).read_bytes() != (other / f).read_bytes() for f in files)
     with pytest.raises(FileExistsError):
-        rehearsal.build_fruits_standin(tmp_path)
+        rehearsal.build_fruits_standin(tmp_path / "a")
 
 
 # ----------------------------------------------------------------- the weights
@@ -151,14 +153,34 @@ def test_weight_standins_are_reproducible(offline):
 # ----------------------------------------------------------------- environment and claims
 
 
-def test_rehearsal_overrides_keep_224_px_and_fit_every_lesson():
-    cfg = ct.profile("full", overrides=rehearsal.OVERRIDES)
-    assert (cfg.name, cfg.dataset, cfg.backbone, cfg.image_size) == ("full", "fruits", "resnet18", 224)
-    assert cfg.num_workers == runtime.PROFILES["full"].num_workers  # DataLoader workers for real
-    assert cfg.seeds % 2 == 1 and cfg.steps >= 6  # 06: no tied votes; 02, 08: six checkpoints
-    assert cfg.batch_size <= cfg.n_train // 4  # 02 and 08 train on n_train // 4 images
-    assert 6 * rehearsal.TRAIN_PER_CLASS >= cfg.n_train + cfg.n_val
-    assert cfg.n_train // 16 >= 1  # 05's few-shot training set
+def test_rehearsal_sizes_keep_224_px_and_fit_every_lesson():
+    lessons = course.lessons(course.repo_root() / "solutions")
+    assert set(rehearsal.LESSON_OVERRIDES) <= set(lessons)
+    for lesson in lessons:
+        cfg = ct.profile("full", overrides=rehearsal.lesson_overrides(lesson))
+        assert (cfg.name, cfg.dataset, cfg.backbone, cfg.image_size) == (
+            "full", "fruits", "resnet18", 224), lesson
+        assert cfg.num_workers == runtime.PROFILES["full"].num_workers  # DataLoader workers for real
+        assert 6 * rehearsal.TRAIN_PER_CLASS >= cfg.n_train + cfg.n_val, lesson
+    for lesson in ("02_dropout", "08_data_and_augmentation"):
+        cfg = ct.profile("full", overrides=rehearsal.lesson_overrides(lesson))
+        assert cfg.steps >= 6 and cfg.steps % 6 == 0  # six checkpoints, as many steps between
+        assert cfg.batch_size <= cfg.n_train // 4  # batches of n_train // 4 training images
+    ensembles = ct.profile("full", overrides=rehearsal.lesson_overrides("06_ensembling"))
+    assert ensembles.seeds >= 3 and ensembles.seeds % 2 == 1  # members of a vote without ties
+    transfer = ct.profile("full", overrides=rehearsal.lesson_overrides("05_transfer_learning"))
+    assert transfer.n_train // 16 >= 6  # 05's few-shot training set: one image per class
+
+
+def test_lesson_overrides_go_on_top_of_the_default_only():
+    assert rehearsal.merge_overrides("n_train=48,steps=6", "", "steps=4,seeds=1") == (
+        "n_train=48,steps=4,seeds=1")
+    assert rehearsal.lesson_overrides("00_building_blocks") == rehearsal.OVERRIDES
+    transfer = rehearsal.lesson_overrides("05_transfer_learning")
+    assert transfer.startswith("n_train=96,") and "seeds=1" in transfer
+    assert rehearsal.lesson_overrides("05_transfer_learning", "steps=7") == "steps=7"
+    with pytest.raises(ValueError, match="unknown profile field 'step'"):
+        rehearsal.merge_overrides("step=3")
 
 
 def test_rehearsal_environment_names_every_stand_in(tmp_path):
@@ -214,6 +236,20 @@ def test_failing_cell_names_the_cell_its_grade_id_and_the_error(tmp_path):
     assert rehearsal.failing_cell(path, error) == "cell 2 (test_x): AssertionError: x is not 2"
     assert rehearsal.failing_cell(path, TimeoutError("cell timed out")) == (
         "TimeoutError: cell timed out")
+
+
+def test_stop_own_kernels_stops_kernels_this_process_started_and_nothing_else():
+    kernel = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)",
+                               "ipykernel_launcher"])
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        assert rehearsal.stop_own_kernels(timeout=5) == [kernel.pid]
+        assert kernel.poll() is not None and other.poll() is None
+        assert rehearsal.stop_own_kernels() == []
+    finally:
+        for process in (kernel, other):
+            process.kill()
+            process.wait()
 
 
 def test_network_reached_reports_files_the_rehearsal_did_not_write(tmp_path):
