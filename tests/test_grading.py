@@ -297,7 +297,8 @@ EXPECTED = {  # student -> (assignment, score, max_score, flags)
 def read_grades(out: Path) -> dict[str, tuple]:
     with (out / "grades.csv").open() as handle:
         rows = list(csv.DictReader(handle))
-    assert list(rows[0]) == ["student_id", "assignment", "score", "max_score", "flags"]
+    assert list(rows[0]) == ["student_id", "assignment", "score", "max_score", "flags",
+                             "manual_pending"]
     return {row["student_id"]: (row["assignment"], float(row["score"]), float(row["max_score"]),
                                 row["flags"]) for row in rows}
 

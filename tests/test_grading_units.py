@@ -187,14 +187,21 @@ def test_best_result_per_assignment_flags_duplicates():
 
 
 def test_results_round_trip_and_grades_csv_columns(tmp_path: Path):
-    result = report.Result("ann/../x", "01_demo", 2.5, 3.0, ["renamed"], "ann.ipynb")
+    written = [{"name": "why_bn", "max_points": 2.0, "status": "pending", "title": "", "answer": "x"},
+               {"name": "which_curve", "max_points": 1.5, "status": "not_answered", "title": "",
+                "answer": "YOUR ANSWER HERE"},
+               {"name": "lost", "max_points": 1.0, "status": "missing", "title": "", "answer": ""}]
+    result = report.Result("ann/../x", "01_demo", 2.5, 7.5, ["renamed"], "ann.ipynb",
+                           written=written)
     path = report.result_path(tmp_path, result.student_id, "f" * 64, "key")
     assert path.parent.parent == tmp_path / "results"  # the id cannot escape the folder
     report.save_result(path, result)
     assert report.load_result(path) == result
     report.write_grades(tmp_path, [result])
+    # pending: the answered written answer and the one not found (a person must look)
     assert (tmp_path / "grades.csv").read_text() == (
-        "student_id,assignment,score,max_score,flags\nann/../x,01_demo,2.5,3,renamed\n")
+        "student_id,assignment,score,max_score,flags,manual_pending\n"
+        "ann/../x,01_demo,2.5,7.5,renamed,3\n")
 
 
 # --------------------------------------------------------------------------- flags

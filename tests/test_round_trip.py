@@ -166,13 +166,14 @@ def explain(run: Run, submission: cohort.Submission, row: dict | None) -> str:
     """What went wrong with one notebook: its grade, the feedback of the tests that differ,
     and its lines of grading.log."""
     want = f"score {submission.expected_total:g} / {submission.max_score:g}, " \
-           f"flags [{submission.flags_text}]"
+           f"flags [{submission.flags_text}], {submission.pending:g} points pending manual grading"
     head = f"{submission.lesson} / {submission.student} ({submission.path}): "
     log = "grading.log:\n" + log_lines(run.out, submission.path)
     if row is None:
         return f"{head}no row in grades.csv (grading exited with {run.returncode}), " \
                f"expected {want}\n\n{log}"
-    got = f"score {row['score']} / {row['max_score']}, flags [{row['flags']}]"
+    got = f"score {row['score']} / {row['max_score']}, flags [{row['flags']}], " \
+          f"{row['manual_pending']} points pending manual grading"
     section = lesson_section(feedback_text(run.out, submission.student), submission.lesson)
     shown = feedback_by_test(section)
     tests = ", ".join(
@@ -212,6 +213,7 @@ def test_submission_gets_its_exact_grade(graded, lesson, student):
     submission = graded.expected[(student, lesson)]
     row = read_grades(graded.out).get((student, lesson))
     assert row is not None, explain(graded, submission, row)
-    got = (float(row["score"]), float(row["max_score"]), row["flags"])
-    want = (submission.expected_total, submission.max_score, submission.flags_text)
+    got = (float(row["score"]), float(row["max_score"]), row["flags"], float(row["manual_pending"]))
+    want = (submission.expected_total, submission.max_score, submission.flags_text,
+            submission.pending)
     assert got == want, explain(graded, submission, row)

@@ -310,3 +310,24 @@ def test_convtrain_check_a_real_lesson(tmp_path, capsys):
     assert lines[0].startswith("  ✓ done") and first.title in lines[0]
     assert all(line.startswith("  · not started") for line in lines[1:]), out
     assert IN_PLACE in out
+
+
+def test_written_questions_are_counted_not_checked():
+    """A written answer is graded by a person: the check says how many hold an answer."""
+    def written(grade_id, source, points):
+        return {"cell_type": "markdown", "source": source, "metadata": {"nbgrader": {
+            "grade": True, "solution": True, "grade_id": grade_id, "points": points,
+            "locked": False, "schema_version": 3, "task": False}}}
+
+    notebook = {"cells": [
+        {"cell_type": "markdown", "source": "### Written question 1", "metadata": {}},
+        written("written_a", "Doubling is linear because 2(a+b) = 2a + 2b.", 2),
+        {"cell_type": "markdown", "source": "### Written question 2", "metadata": {}},
+        written("written_b", "YOUR ANSWER HERE", 1.5),
+        written("written_c", ["  \n"], 1)]}
+    found = submit_check.survey(notebook)
+    assert found.written == [(2.0, True), (1.5, False), (1.0, False)]
+    assert found.exercises == []  # a written answer is not an exercise with a test
+    lines = submit_check.summary_lines(found, [])
+    assert ("Written questions: 1 of 3 answered (4.5 points, graded by your instructor: no test "
+            "checks them).") in lines

@@ -151,6 +151,11 @@ class Survey:
     name: str
     exercises: list[Exercise]
     findings: list[str]
+    written: list[tuple[float, bool]] = dataclasses.field(default_factory=list)
+    # per written answer (graded by a person): its points, and whether it holds an answer
+
+
+WRITTEN_STUB = "YOUR ANSWER HERE"  # what a written answer holds as handed out
 
 
 def cell_source(cell: dict) -> str:
@@ -244,11 +249,16 @@ def survey(notebook: dict, name: str = "") -> Survey:
                             "so nothing is lost; but you cannot check this exercise here. To see "
                             "the test again, copy it from a fresh copy of the workshop.")
 
+    written = []
     for index, cell in enumerate(cells):
         meta = _nbgrader(cell)
         kind = cell.get("cell_type")
         source = cell_source(cell)
-        if kind == "markdown":
+        if kind == "markdown" and meta.get("grade") and meta.get("solution"):
+            points = meta.get("points")
+            written.append((float(points) if isinstance(points, (int, float)) else 0.0,
+                            " ".join(source.split()) not in ("", WRITTEN_STUB)))
+        elif kind == "markdown":
             found = heading_of(source)
             if found:
                 if answers:
@@ -286,7 +296,7 @@ def survey(notebook: dict, name: str = "") -> Survey:
             loose.append(index)
     if answers:
         close_without_test()
-    return Survey(name, exercises, findings)
+    return Survey(name, exercises, findings, written)
 
 
 # --------------------------------------------------------------------------- outcomes
@@ -442,6 +452,11 @@ def summary_lines(found: Survey, outcomes: list[Outcome], file: str = "") -> lis
         else:
             lines.append(f"Visible tests pass for {len(done)} of {len(exercises)} exercises "
                          f"({points}). Hidden tests run when your notebook is graded.")
+    if found.written:
+        answered = sum(1 for _points, has_answer in found.written if has_answer)
+        worth = sum(points for points, _has_answer in found.written)
+        lines.append(f"Written questions: {answered} of {len(found.written)} answered "
+                     f"({worth:g} points, graded by your instructor: no test checks them).")
     lines.append("")
     if found.findings:
         lines.append("Cells the grader will not find as they are (nothing is lost: grading "

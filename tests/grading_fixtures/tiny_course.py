@@ -6,6 +6,9 @@
 - ``count_positive(values)``: how many values are > 0, checked with ``check_equal``;
 - ``noisy_mean(values)``: the mean, whose solution warns on stderr (must not cost points).
 
+``build_course(root, written=True)`` adds two written answers (graded by a person,
+``WRITTEN`` points), each right after its question.
+
 ``build_course(root)`` writes ``root/course/nbgrader_config.py`` (the same layout as the
 real course: ``../solutions`` is the source, ``../workshops`` the release), the
 solution notebook, and generates the release and the gradebook with nbgrader.
@@ -19,6 +22,11 @@ import nbformat
 
 LESSON = "00_tiny"
 POINTS = {"test_double": 2.0, "test_count": 3.0, "test_mean": 1.0}
+WRITTEN = {"written_why_double": 2.0, "written_mean": 1.5}
+QUESTIONS = {"written_why_double": "### Written question 1 (2 points)\n\nWhy is doubling linear?",
+             "written_mean": "### Written question 2 (1.5 points)\n\nWhen does the mean mislead?"}
+MODEL_ANSWERS = {"written_why_double": "Because 2(a + b) = 2a + 2b.",
+                 "written_mean": "With outliers: the median is robust."}
 
 CONFIG = '''import os
 c = get_config()  # noqa: F821
@@ -46,7 +54,14 @@ def _markdown(source, **meta):
     return nbformat.v4.new_markdown_cell(source, metadata=_meta(**meta) if meta else {})
 
 
-def solution_notebook() -> nbformat.NotebookNode:
+def _written(grade_id: str) -> list:
+    return [_markdown(QUESTIONS[grade_id]),
+            _markdown(f"### BEGIN SOLUTION\n{MODEL_ANSWERS[grade_id]}\n\nRubric: full points for "
+                      "the reason.\n### END SOLUTION", grade_id=grade_id, solution=True, grade=True,
+                      points=WRITTEN[grade_id])]
+
+
+def solution_notebook(written: bool = False) -> nbformat.NotebookNode:
     cells = [
         _markdown("# Tiny lesson\nThree small exercises.", grade_id="intro", locked=True),
         _code("import torch\nfrom convtrain.checks import check_close, check_equal\n"
@@ -78,20 +93,23 @@ def solution_notebook() -> nbformat.NotebookNode:
               grade_id="test_mean", grade=True, locked=True, points=POINTS["test_mean"]),
         _markdown("That's all."),
     ]
+    if written:
+        cells[4:4] = _written("written_why_double")
+        cells[-1:-1] = _written("written_mean")
     notebook = nbformat.v4.new_notebook(cells=cells)
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                        "language": "python"}
     return notebook
 
 
-def build_course(root: Path) -> Path:
+def build_course(root: Path, written: bool = False) -> Path:
     """Write the course under ``root`` and generate its release and gradebook; return course/."""
     course = root / "course"
     course.mkdir(parents=True)
     (course / "nbgrader_config.py").write_text(CONFIG)
     source = root / "solutions" / LESSON
     source.mkdir(parents=True)
-    nbformat.write(solution_notebook(), source / f"{LESSON}.ipynb")
+    nbformat.write(solution_notebook(written), source / f"{LESSON}.ipynb")
     (root / "workshops").mkdir()
     from convtrain.instructor.course import generate_assignments, load_course
     from convtrain.instructor.grading.gradebook import sync_gradebook

@@ -66,8 +66,9 @@ class Submission:
     path: str  # inside the submissions folder (the grader's label for it)
     notebook: dict
     expected: dict[str, float]  # test cell grade_id -> points it must score
-    max_score: float
+    max_score: float  # every point of the lesson, written answers included
     flags: tuple[str, ...] = ()  # exactly the flags grades.csv must show, sorted
+    pending: float = 0.0  # points of written answers left to a person (grades.csv's manual_pending)
 
     @property
     def expected_total(self) -> float:
@@ -93,6 +94,13 @@ def exercises(notebook: dict) -> list[Exercise]:
             found.append(Exercise(meta["grade_id"], float(meta.get("points", 0)), tuple(pending)))
             pending = []
     return found
+
+
+def written_answers(notebook: dict) -> dict[str, float]:
+    """The written answers of a source notebook (graded by a person): grade id -> points."""
+    return {nbgrader_meta(cell)["grade_id"]: float(nbgrader_meta(cell).get("points", 0))
+            for cell in notebook["cells"] if cell["cell_type"] == "markdown"
+            and nbgrader_meta(cell).get("grade") and nbgrader_meta(cell).get("solution")}
 
 
 def student_answer(solution_source: str | list[str]) -> str:
@@ -185,9 +193,12 @@ def lesson_submissions(root: Path, lesson: str, solve_each: bool = False,
         raise ValueError(f"{lesson} has no graded exercises")
     full = {e.test_id: e.points for e in graded}
     zero = dict.fromkeys(full, 0.0)
-    max_score = sum(full.values())
+    written = written_answers(solution)
+    max_score = sum(full.values()) + sum(written.values())
     file = f"{lesson}.ipynb"
-    perfect = with_answers_from(workshop, solution, {a for e in graded for a in e.answer_ids})
+    perfect = with_answers_from(workshop, solution,
+                                {a for e in graded for a in e.answer_ids} | set(written))
+    all_written = sum(written.values())  # the perfect student answers every written question
 
     def only(exercise: Exercise) -> tuple[dict, dict[str, float]]:
         return (with_answers_from(workshop, solution, set(exercise.answer_ids)),
@@ -196,7 +207,7 @@ def lesson_submissions(root: Path, lesson: str, solve_each: bool = False,
     submissions = []
     if "perfect" in kinds:
         submissions.append(Submission("perfect", lesson, "perfect", f"perfect/{file}", perfect,
-                                      dict(full), max_score))
+                                      dict(full), max_score, pending=all_written))
     if "untouched" in kinds:
         submissions.append(Submission("untouched", lesson, "untouched", f"untouched/{file}",
                                       copy.deepcopy(workshop), dict(zero), max_score))
@@ -210,7 +221,8 @@ def lesson_submissions(root: Path, lesson: str, solve_each: bool = False,
         notebook, expected = (perfect, dict(full)) if "colab" in kinds else only(graded[0])
         submissions.append(Submission("colab", lesson, "colab", colab_path(lesson),
                                       colab_notebook(notebook, f"Copy of {file}"), expected,
-                                      max_score, COLAB_FLAGS))
+                                      max_score, COLAB_FLAGS,
+                                      pending=all_written if "colab" in kinds else 0.0))
     return submissions
 
 

@@ -110,15 +110,20 @@ def grade_table(graded: Path, expected: dict[tuple[str, str], cohort.Submission]
                 notes.append(f"{student} / {lesson}: no row in grades.csv")
                 continue
             score, top = float(row["score"]), float(row["max_score"])
+            pending = float(row["manual_pending"])
             ok = abs(score - want.expected_total) < 1e-9 and abs(top - want.max_score) < 1e-9 \
-                and row["flags"] == want.flags_text
+                and row["flags"] == want.flags_text and abs(pending - want.pending) < 1e-9
             wrong += not ok
-            cells.append(f"{score:g}/{top:g}{'' if ok else ' !'}")
+            written = f" +{pending:g}✍" if pending else ""
+            cells.append(f"{score:g}/{top:g}{written}{'' if ok else ' !'}")
             if not ok:
-                notes.append(f"{student} / {lesson}: got {score:g}/{top:g} [{row['flags']}], "
-                             f"expected {want.expected_total:g}/{want.max_score:g} "
-                             f"[{want.flags_text}]")
+                notes.append(f"{student} / {lesson}: got {score:g}/{top:g} [{row['flags']}] "
+                             f"{pending:g} pending, expected {want.expected_total:g}/"
+                             f"{want.max_score:g} [{want.flags_text}] {want.pending:g} pending")
         print(f"{lesson:<26}" + "".join(f"{cell:>14}" for cell in cells))
+    if any(want.pending for want in expected.values()):
+        print("+N✍: points of written answers waiting for a person (the formgrader); the "
+              "tests' score is before the +")
     flags = {want.flags_text for want in expected.values() if want.flags}
     print("every grade as expected" if not wrong else "\n".join(["not as expected:", *notes]))
     if flags:

@@ -36,8 +36,10 @@ empty cell, never a 0; ids not on the roster are listed on the screen and in the
 (and kept as rows in ``wide``), never dropped silently.
 
 **Manual points**: with ``--course``, what the formgrader changed in the gradebook (a
-``manual_score`` replacing an autograded one, extra credit) is added to the score; the side
-file shows the autograded and the manual part. The **side file** (``FILE`` with
+``manual_score`` replacing an autograded one, extra credit, the written answers' scores)
+is added to the score; the side file shows the autograded and the manual part, and notes
+the written answers not graded yet (grades.csv's ``manual_pending``, where the gradebook
+holds no manual points for that notebook). The **side file** (``FILE`` with
 ``.notes.csv``, canvas and moodle) has one row per student and lesson with flags or manual
 points, plus the ids that are not on the roster and the notebooks that matched no lesson.
 
@@ -75,6 +77,7 @@ class Grade:
     max_score: float
     flags: tuple[str, ...]
     manual: float = 0.0  # formgrader: manual scores minus the autograded ones, plus extra credit
+    pending: float = 0.0  # written answers' points that waited for a person (grades.csv)
 
     @property
     def total(self) -> float:
@@ -110,7 +113,8 @@ def read_grades(graded: Path) -> list[Grade]:
     if rows and missing:
         raise ExportError(f"{path} is not a grades.csv of `convtrain grade` (no {sorted(missing)}).")
     return [Grade(row["student_id"], row["assignment"], float(row["score"]), float(row["max_score"]),
-                  tuple(flag for flag in (row.get("flags") or "").split(";") if flag))
+                  tuple(flag for flag in (row.get("flags") or "").split(";") if flag),
+                  pending=float(row.get("manual_pending") or 0))
             for row in rows]
 
 
@@ -282,9 +286,13 @@ def notes_rows(data: Table) -> list[list[str]]:
         outside = student in data.not_on_roster
         for lesson in data.lessons:
             grade = data.cells.get((student, lesson))
-            if grade is None or not (grade.flags or grade.manual or outside):
+            waiting = grade is not None and grade.pending and not grade.manual
+            if grade is None or not (grade.flags or grade.manual or outside or waiting):
                 continue
             note = "not on the roster: not in the export" if outside else ""
+            if waiting:
+                note = "; ".join(filter(None, [note, f"{_number(grade.pending)} points of written "
+                                               "answers not graded yet (formgrader)"]))
             rows.append([student, lesson, _number(grade.total), _number(grade.max_score),
                          _number(grade.score), _number(grade.manual) if grade.manual else "",
                          ";".join(grade.flags), note])

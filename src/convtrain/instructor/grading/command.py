@@ -39,6 +39,7 @@ from convtrain.instructor.grading import (
     restore,
     sandbox,
     score,
+    written,
 )
 from convtrain.instructor.grading import discover as discover_module
 from convtrain.instructor.grading.discover import Submission
@@ -407,7 +408,8 @@ def conclude(prepared: Prepared, execution: execute.Execution, log) -> Result:
         score=float(sum(test.points for test in tests)), max_score=assignment.max_score,
         flags=sorted(flags | run_flags), label=submission.label,
         tests=[dataclasses.asdict(test) for test in tests], seconds=round(execution.seconds, 2),
-        answers=restore.answer_texts(cells, assignment))
+        answers=restore.answer_texts(cells, assignment),
+        written=[dataclasses.asdict(item) for item in written.grade_written(cells, assignment)])
 
 
 def finish(results: list[Result], course: Course, assignments: dict[str, Assignment], out: Path,
@@ -453,3 +455,13 @@ def finish(results: list[Result], course: Course, assignments: dict[str, Assignm
         return
     log(f"{stored} submission(s) recorded in the gradebook {course.gradebook_name} "
         f"(backup: {backup})")
+    pending = [result for result in final if result.manual_pending]
+    if pending:
+        try:
+            shown = written.write_for_formgrader(course.root, assignments, final, log)
+            log(f"{sum(r.manual_pending for r in pending):g} points of written answers in "
+                f"{len(pending)} notebook(s) wait for manual grading: the formgrader shows "
+                f"{shown} (`make lab`, then Formgrader → Manage Assignments)")
+        except Exception as error:  # noqa: BLE001 - grades.csv and the gradebook are written
+            log(f"could not write the formgrader's copies ({type(error).__name__}: {error}); "
+                "grade the written answers from the submitted files.")

@@ -55,6 +55,12 @@ class CellSpec:
         return self.grade and not self.solution and self.cell_type == "code"
 
     @property
+    def is_written(self) -> bool:
+        """A written answer graded by a person: a Markdown cell with points that the student
+        fills in (nbgrader's "manually graded answer")."""
+        return self.grade and self.solution and self.cell_type == "markdown"
+
+    @property
     def release_source(self) -> str:
         """The text students received (hidden tests removed, as nbgrader does)."""
         return "\n".join(text for hidden, text in split_hidden(self.source) if not hidden)
@@ -74,6 +80,10 @@ class Assignment:
 
     ``titles`` are ``(test id, heading)`` pairs: the lesson's markdown heading that
     introduces each exercise (e.g. "Exercise 2: `streaming_mean_std`"), where it has one.
+    ``questions`` are ``(written answer id, question)`` pairs: the Markdown cell right before
+    each written answer in the release, which locates the answer in a notebook that lost
+    its metadata; ``given_texts`` the release's other Markdown cells (normalized), which are
+    never taken for an answer.
     """
 
     name: str
@@ -81,6 +91,8 @@ class Assignment:
     cells: tuple[CellSpec, ...]
     files_dir: Path | None
     titles: tuple[tuple[str, str], ...] = ()
+    questions: tuple[tuple[str, str], ...] = ()
+    given_texts: frozenset[str] = frozenset()
 
     @property
     def tests(self) -> tuple[CellSpec, ...]:
@@ -108,8 +120,23 @@ class Assignment:
         return dict(self.titles).get(test_id, "")
 
     @property
+    def written(self) -> tuple[CellSpec, ...]:
+        """The written answers, graded by a person in the formgrader."""
+        return tuple(cell for cell in self.cells if cell.is_written)
+
+    def question(self, written_id: str) -> str:
+        """The question a written answer answers (its Markdown), or "" when unknown."""
+        return dict(self.questions).get(written_id, "")
+
+    @property
     def max_score(self) -> float:
+        """Every point of the lesson: the tests' and the written answers'."""
         return float(sum(cell.points for cell in self.cells if cell.grade))
+
+    @property
+    def written_max_score(self) -> float:
+        """The points that only a person can give (written answers)."""
+        return float(sum(cell.points for cell in self.written))
 
     @property
     def fingerprint(self) -> str:
@@ -120,6 +147,8 @@ class Assignment:
             digest.update(f"{cell.name}\0{cell.points}\0{cell.source}\0".encode())
         for test_id, title in self.titles:
             digest.update(f"title\0{test_id}\0{title}\0".encode())
+        for written_id, question in self.questions:
+            digest.update(f"question\0{written_id}\0{question}\0".encode())
         return digest.hexdigest()[:16]
 
 
@@ -260,6 +289,8 @@ def _solution_tests(path: Path) -> dict[str, tuple[str, float]]:
         meta = nbgrader_meta(cell)
         if meta.get("grade") and not meta.get("solution"):
             tests[meta["grade_id"]] = (cell.source, float(meta.get("points", 0)))
+        elif meta.get("grade") and cell.cell_type == "markdown":  # a written answer
+            tests[meta["grade_id"]] = ("", float(meta.get("points", 0)))
     return tests
 
 
@@ -273,10 +304,12 @@ def _recorded_tests(course: Course) -> dict[tuple[str, str], dict[str, tuple[str
         for assignment in gradebook.assignments:
             for notebook in assignment.notebooks:
                 points = {cell.name: float(cell.max_score) for cell in notebook.grade_cells}
+                solutions = {solution.name for solution in notebook.solution_cells}
                 recorded[(assignment.name, notebook.name)] = {
-                    cell.name: (cell.source, points[cell.name]) for cell in notebook.source_cells
-                    if cell.name in points and cell.name not in
-                    {solution.name for solution in notebook.solution_cells}
+                    cell.name: ("" if cell.name in solutions else cell.source, points[cell.name])
+                    for cell in notebook.source_cells
+                    if cell.name in points and (cell.name not in solutions
+                                                or cell.cell_type == "markdown")
                 }
     return recorded
 
@@ -324,6 +357,8 @@ def load_assignments(course: Course) -> dict[str, Assignment]:
                     cells=_ordered_cells(notebook, lesson_cells),
                     files_dir=_files_dir(course, assignment.name),
                     titles=exercise_titles(lesson_cells),
+                    questions=written_questions(lesson_cells),
+                    given_texts=given_markdown(lesson_cells),
                 )
     return assignments
 
@@ -351,7 +386,7 @@ def _lesson_cells(course: Course, assignment: str, notebook: str) -> list:
 
 
 EXERCISE_HEADING = re.compile(r"\b(exercise|task|question|problem)\b", re.IGNORECASE)
-POINTS_NOTE = re.compile(r"\s*\(\s*\d+(?:\.\d+)?\s*points?\s*\)", re.IGNORECASE)
+POINTS_NOTE = re.compile(r"\s*\(\s*\d+(?:\.\d+)?\s*points?\b[^)]*\)", re.IGNORECASE)
 
 
 def exercise_titles(cells: list) -> tuple[tuple[str, str], ...]:
@@ -366,7 +401,9 @@ def exercise_titles(cells: list) -> tuple[tuple[str, str], ...]:
         meta = nbgrader_meta(cell)
         source = cell.get("source", "")
         source = "".join(source) if isinstance(source, list) else source
-        if cell.get("cell_type") == "markdown" and not answered:
+        if cell.get("cell_type") == "markdown" and meta.get("grade"):  # a written answer
+            heading = ""
+        elif cell.get("cell_type") == "markdown" and not answered:
             for line in source.splitlines():
                 if line.startswith("#") and EXERCISE_HEADING.search(line):
                     heading = clean_heading(line)
@@ -377,6 +414,29 @@ def exercise_titles(cells: list) -> tuple[tuple[str, str], ...]:
                 titles.append((meta["grade_id"], heading))
             heading, answered = "", False
     return tuple(titles)
+
+
+def written_questions(cells: list) -> tuple[tuple[str, str], ...]:
+    """``(written answer id, question)`` per written answer of a lesson notebook's cells: the
+    text of the Markdown cell just before it."""
+    found = []
+    for previous, cell in zip([None, *cells], cells):
+        meta = nbgrader_meta(cell)
+        if cell.get("cell_type") == "markdown" and meta.get("grade") and meta.get("solution") \
+                and previous is not None and previous.get("cell_type") == "markdown":
+            source = previous.get("source", "")
+            found.append((meta["grade_id"], "".join(source) if isinstance(source, list) else source))
+    return tuple(found)
+
+
+def given_markdown(cells: list) -> frozenset[str]:
+    """The normalized text of every Markdown cell of the release that is not a written answer."""
+    from convtrain.instructor.grading.discover import normalize
+
+    return frozenset(normalize("".join(cell.get("source", "")) if isinstance(cell.get("source"), list)
+                               else cell.get("source", ""))
+                     for cell in cells if cell.get("cell_type") == "markdown"
+                     and not (nbgrader_meta(cell).get("grade") and nbgrader_meta(cell).get("solution")))
 
 
 def clean_heading(line: str) -> str:

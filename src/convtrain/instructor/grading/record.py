@@ -1,5 +1,10 @@
 """Write the grades into nbgrader's gradebook, so formgrader and ``nbgrader export`` see them.
 
+A test's score is stored as nbgrader's auto score. A written answer that the student
+wrote is stored as "needs manual grade" with no auto score (nbgrader's own convention);
+one left as handed out gets an auto score of 0. A manual score a person gave already is
+never overwritten.
+
 Only the parent process touches the gradebook, after backing it up
 (``course.backup_gradebook``); student code never can (see ``execute``).
 """
@@ -29,11 +34,19 @@ def record(course: Course, assignments: dict[str, Assignment], results: list[Res
             gradebook.update_or_create_student(result.student_id)
             gradebook.update_or_create_submission(lesson, result.student_id)
             scores = {test["name"]: test["points"] for test in result.tests}
+            written = {item["name"]: item["status"] for item in result.written}
             for cell in assignment.cells:
                 if not cell.grade:
                     continue
                 grade = gradebook.find_grade(cell.name, assignment.notebook, lesson, result.student_id)
-                grade.auto_score = float(scores.get(cell.name, 0.0))
+                if cell.is_written:
+                    answered = written.get(cell.name, "missing") != "not_answered"
+                    grade.auto_score = None if answered else 0.0
+                    if grade.manual_score is None:
+                        grade.needs_manual_grade = answered
+                else:
+                    grade.auto_score = float(scores.get(cell.name, 0.0))
+                    grade.needs_manual_grade = False
             gradebook.db.commit()
             stored += 1
     return stored

@@ -1,7 +1,10 @@
 """What a grading run leaves in OUTDIR.
 
-- ``grades.csv``: ``student_id,assignment,score,max_score,flags``, one row per student
-  and assignment, sorted; rewritten whole from the results on every run.
+- ``grades.csv``: ``student_id,assignment,score,max_score,flags,manual_pending``, one row
+  per student and assignment, sorted; rewritten whole from the results on every run.
+  ``score`` is what the tests gave; ``max_score`` counts every point of the lesson, the
+  written answers' too; ``manual_pending`` is the written answers' points that wait for a
+  person (the formgrader), 0 when there are none.
 - ``feedback/<student_id>.html``: a summary line per lesson, then per exercise its
   points, status (``not_attempted`` apart from ``failed``), message, a hint and the
   visible test; never the hidden tests. (``report.html``: see ``cohort_report``.)
@@ -27,9 +30,10 @@ from pathlib import Path
 
 from convtrain.instructor.grading import flags as flags_module
 
-COLUMNS = ("student_id", "assignment", "score", "max_score", "flags")
-RESULT_VERSION = 3  # 2: TestResult.title, status not_attempted; flags from grading.flags
+COLUMNS = ("student_id", "assignment", "score", "max_score", "flags", "manual_pending")
+RESULT_VERSION = 4  # 2: TestResult.title, status not_attempted; flags from grading.flags
 # 3: Result.answers (each exercise's answer cells, for the similarity report)
+# 4: Result.written (written answers, graded by a person)
 STATUSES = ("passed", "failed", "hidden_failed", "not_attempted", "not_run")  # of a test
 
 
@@ -46,6 +50,13 @@ class Result:
     tests: list[dict] = dataclasses.field(default_factory=list)  # TestResult fields
     seconds: float = 0.0
     answers: dict[str, str] = dataclasses.field(default_factory=dict)  # test id -> answer code
+    written: list[dict] = dataclasses.field(default_factory=list)  # written.WrittenResult fields
+
+    @property
+    def manual_pending(self) -> float:
+        """Points of written answers that wait for a person."""
+        return float(sum(item["max_points"] for item in self.written
+                         if item["status"] in ("pending", "missing")))
 
 
 def safe_name(text: str) -> str:
@@ -101,7 +112,8 @@ def write_grades(out: Path, results: list[Result]) -> Path:
         writer.writerow(COLUMNS)
         for result in results:
             writer.writerow([result.student_id, result.assignment, _number(result.score),
-                             _number(result.max_score), ";".join(sorted(result.flags))])
+                             _number(result.max_score), ";".join(sorted(result.flags)),
+                             _number(result.manual_pending)])
     os.replace(temporary, path)
     return path
 
@@ -145,7 +157,7 @@ FEEDBACK_STYLE = (
     "pre{background:#f4f4f4;padding:.5rem;white-space:pre-wrap}"
     ".summary li{margin:.3rem 0}.test-id{font-size:.8em;font-weight:normal;color:#555}"
     ".passed{color:#1a7f37}.failed,.hidden_failed,.not_run{color:#b3261e}"
-    ".not_attempted{color:#8a5a00}")
+    ".not_attempted{color:#8a5a00}.written.pending,.written.missing{color:#1f4e8c}")
 
 
 def exercise_name(test: dict) -> str:
@@ -180,6 +192,9 @@ def lesson_summary(result: Result) -> str:
         parts.append(f"{counts['not_run']} not run (the notebook stopped before them)")
     if counts["passed"] == len(tests):
         parts.append("all passed")
+    if result.manual_pending:
+        parts.append(f"{_number(result.manual_pending)} more points for written answers, "
+                     "graded by your instructor")
     return " · ".join(parts)
 
 
@@ -221,4 +236,16 @@ def _assignment_html(result: Result) -> str:
             if test.get("visible_source"):
                 parts.append("<details><summary>Visible test</summary><pre>"
                              f"{html.escape(test['visible_source'])}</pre></details>")
+    for item in result.written:
+        parts.append(f"<h3 class=\"written {html.escape(item['status'])}\">"
+                     f"{inline(item.get('title') or item['name'])}<br><span class=\"test-id\">"
+                     f"{html.escape(item['name'])}: {WRITTEN_STATUS[item['status']]} "
+                     f"({_number(item['max_points'])} points)</span></h3>")
     return "\n".join(parts)
+
+
+WRITTEN_STATUS = {  # what a student reads about a written answer
+    "pending": "your instructor grades this answer",
+    "not_answered": "not answered: 0 points",
+    "missing": "your instructor will look for this answer in your notebook",
+}

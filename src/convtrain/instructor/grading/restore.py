@@ -125,8 +125,8 @@ def _partner(cells: list, assignment: Assignment) -> dict[int, str]:
         if spec and spec.name not in taken and spec.cell_type == cell.get("cell_type"):
             pair(index, spec)
     released = {}
-    for spec in assignment.cells:
-        if spec.name not in taken and normalize(spec.release_source):
+    for spec in assignment.cells:  # written answers all start as the same stub: see below
+        if spec.name not in taken and not spec.is_written and normalize(spec.release_source):
             released.setdefault(fingerprint(spec.release_source), spec)
     for index, cell in enumerate(cells):
         spec = released.get(fingerprint(cell.get("source", "")))
@@ -138,7 +138,45 @@ def _partner(cells: list, assignment: Assignment) -> dict[int, str]:
         index = _most_similar(cells, partners, spec)
         if index is not None:
             pair(index, spec)
+    for spec in assignment.written:
+        if spec.name not in taken:
+            index = _after_question(cells, partners, assignment.question(spec.name),
+                                    assignment.given_texts)
+            if index is not None:
+                pair(index, spec)
     return partners
+
+
+def _after_question(cells: list, partners: dict[int, str], question: str,
+                    given: frozenset[str]) -> int | None:
+    """The Markdown cell right after the cell that holds ``question``, or None: when there is
+    none, or it is paired already, belongs to another cell (its grade id) or is a cell of the
+    lesson itself (``given``: the answer was deleted)."""
+    wanted = normalize(question)
+    if not wanted:
+        return None
+    for index, cell in enumerate(cells[:-1]):
+        if cell.get("cell_type") == "markdown" and normalize(_text(cell.get("source", ""))) == wanted:
+            following = cells[index + 1]
+            if following.get("cell_type") == "markdown" and index + 1 not in partners \
+                    and not nbgrader_meta(following).get("grade_id") \
+                    and normalize(_text(following.get("source", ""))) not in given:
+                return index + 1
+    return None
+
+
+def written_answers(cells: list, assignment: Assignment) -> dict[str, str | None]:
+    """Per written answer (grade id), the student's Markdown text, or None when no cell of
+    the notebook could be taken for it (found by grade id, else as the cell right after its
+    question)."""
+    found = {name: index for index, name in _partner(cells, assignment).items()}
+    return {spec.name: _text(cells[found[spec.name]].get("source", "")) if spec.name in found
+            else None for spec in assignment.written}
+
+
+def unanswered(text: str | None, spec: CellSpec) -> bool:
+    """Whether a written answer is still the stub it was handed out as (or empty)."""
+    return text is not None and _without_whitespace(text) in ("", _without_whitespace(spec.source))
 
 
 def _most_similar(cells: list, partners: dict[int, str], spec: CellSpec) -> int | None:
