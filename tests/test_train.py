@@ -192,3 +192,131 @@ def test_fit_accepts_a_loader_without_a_length():
     history = train.fit(model, batches, epochs=1, progress=True,
                         optimizer=torch.optim.SGD(model.parameters(), lr=0.1))
     assert history.epochs == 1 and 0.0 <= history.train_acc[0] <= 1.0
+
+
+# ---- checkpoints: save_checkpoint / load_checkpoint, keep_best, checkpoint= and resume= ----
+
+def trained(seed: int = 0, epochs: int = 3, **fit_options):
+    model = small_model(seed)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    history = train.fit(model, loader(*separable_problem(seed=0), shuffle=True),
+                        loader(*separable_problem(seed=1)), epochs=epochs, optimizer=optimizer,
+                        progress=False, **fit_options)
+    return model, optimizer, history
+
+
+def test_a_restored_checkpoint_gives_bit_identical_predictions(tmp_path):
+    model, optimizer, _ = trained()
+    path = train.save_checkpoint(tmp_path / "sub" / "model.pt", model, optimizer, epoch=3,
+                                 note="plain values only")
+    restored = small_model(seed=1)  # other random weights, same architecture
+    fresh_optimizer = torch.optim.SGD(restored.parameters(), lr=0.1, momentum=0.9)
+    state = train.load_checkpoint(path, restored, fresh_optimizer)
+    assert (state["epoch"], state["note"]) == (3, "plain values only")
+    x = torch.randn(50, 4)
+    assert torch.equal(train.predict(restored, [x]), train.predict(model, [x]))
+    saved_momentum = optimizer.state_dict()["state"]
+    for key, value in fresh_optimizer.state_dict()["state"].items():
+        assert torch.equal(value["momentum_buffer"], saved_momentum[key]["momentum_buffer"])
+    assert not list(tmp_path.glob("sub/*.partial"))
+
+
+def test_a_checkpoint_loads_with_weights_only(tmp_path):
+    model, optimizer, history = trained(epochs=1)
+    path = train.save_checkpoint(tmp_path / "m.pt", model, optimizer, epoch=1,
+                                 history=history.as_dict())
+    assert sorted(torch.load(path, weights_only=True)) == ["epoch", "history", "model", "optimizer"]
+
+
+def test_loading_an_optimizer_from_a_checkpoint_without_one_is_an_error(tmp_path):
+    model = small_model()
+    path = train.save_checkpoint(tmp_path / "m.pt", model, epoch=0)
+    with pytest.raises(ValueError, match="no optimizer state"):
+        train.load_checkpoint(path, model, torch.optim.SGD(model.parameters(), lr=0.1))
+
+
+@pytest.mark.parametrize("monitor", ["val_loss", "val_acc"])
+def test_keep_best_ends_with_the_best_epochs_weights_and_checkpoints_them(tmp_path, monitor):
+    path = tmp_path / "best.pt"
+    model, _, history = trained(epochs=6, keep_best=monitor, checkpoint=path)
+    if monitor == "val_loss":
+        best = min(range(6), key=history.val_loss.__getitem__)
+    else:
+        best = max(range(6), key=lambda i: (history.val_acc[i], -i))
+    state = train.load_checkpoint(path, small_model(seed=3))
+    assert state["epoch"] == best + 1
+    assert len(state["history"]["val_loss"]) == best + 1
+    val = train.evaluate(model, loader(*separable_problem(seed=1)))
+    assert val["loss"] == pytest.approx(history.val_loss[best], rel=1e-6)
+    restored = small_model(seed=3)
+    train.load_checkpoint(path, restored)
+    x = torch.randn(20, 4)
+    assert torch.equal(train.predict(restored, [x]), train.predict(model, [x]))
+
+
+def test_keep_best_needs_a_validation_loader_and_a_known_measure():
+    model = small_model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match="val_loader"):
+        train.fit(model, loader(*separable_problem()), epochs=1, optimizer=optimizer,
+                  keep_best="val_loss", progress=False)
+    with pytest.raises(ValueError, match="keep_best"):
+        train.fit(model, loader(*separable_problem()), loader(*separable_problem()), epochs=1,
+                  optimizer=optimizer, keep_best="accuracy", progress=False)
+
+
+def test_resume_continues_the_epoch_count_and_the_optimizer_state(tmp_path):
+    """3 epochs, a checkpoint, then resume to 5: the same numbers as 5 epochs in one go.
+
+    (Without dropout and shuffling: the random state is not part of a checkpoint.)"""
+    def run(epochs, **options):
+        model = small_model(seed=0)
+        model[3].p = 0.0
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
+        history = train.fit(model, loader(*separable_problem(seed=0)),
+                            loader(*separable_problem(seed=1)), epochs=epochs,
+                            optimizer=optimizer, scheduler=scheduler, progress=False, **options)
+        return model, optimizer, history
+
+    straight_model, _, straight = run(5)
+    path = tmp_path / "last.pt"
+    _, first_optimizer, first = run(3, checkpoint=path)
+    assert train.load_checkpoint(path, small_model())["epoch"] == 3
+    logged = []
+
+    class Recorder:
+        def log_epoch(self, epoch, metrics):
+            logged.append(epoch)
+
+    model, optimizer, resumed = run(5, resume=path, loggers=[Recorder()])
+    assert logged == [4, 5]
+    assert resumed.epochs == 5 and resumed.train_loss[:3] == first.train_loss
+    assert resumed.lr == pytest.approx(straight.lr) and resumed.lr[3] == 0.1 * 0.5 ** 3
+    assert len(optimizer.state) == len(first_optimizer.state)  # the momentum came back
+    assert resumed.val_loss == pytest.approx(straight.val_loss, rel=1e-5)
+    x = torch.randn(20, 4)
+    assert torch.allclose(train.predict(model, [x]), train.predict(straight_model, [x]), atol=1e-6)
+
+
+def test_resume_when_every_epoch_is_done_trains_nothing(tmp_path):
+    path = tmp_path / "last.pt"
+    model, _, first = trained(epochs=2, checkpoint=path)
+    _, _, again = trained(epochs=2, resume=path)
+    assert again.train_loss == first.train_loss
+
+
+def test_fit_calls_every_logger_once_per_epoch_with_its_metrics():
+    calls = []
+
+    class Recorder:
+        def log_epoch(self, epoch, metrics):
+            calls.append((epoch, dict(metrics)))
+
+    _, _, history = trained(epochs=3, loggers=[Recorder(), Recorder()])
+    assert [epoch for epoch, _ in calls] == [1, 1, 2, 2, 3, 3]
+    first = calls[0][1]
+    assert sorted(first) == ["accuracy/train", "accuracy/val", "loss/train", "loss/val", "lr",
+                             "seconds"]
+    assert [metrics["loss/val"] for _, metrics in calls[::2]] == history.val_loss
+    assert [metrics["accuracy/train"] for _, metrics in calls[::2]] == history.train_acc

@@ -1,4 +1,5 @@
-"""Training loops you can read top to bottom: ``fit``, ``evaluate``, ``predict``, ``train_steps``.
+"""Training loops you can read top to bottom: ``fit``, ``evaluate``, ``predict``, ``train_steps``;
+checkpoints: ``save_checkpoint``, ``load_checkpoint``.
 
 >>> import torch, convtrain as ct
 >>> from convtrain.train import fit, evaluate
@@ -28,13 +29,16 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import os
 import time
 from collections.abc import Iterable
+from pathlib import Path
 
 import torch
 from torch import nn
 
-__all__ = ["History", "fit", "evaluate", "predict", "train_steps"]
+__all__ = ["History", "fit", "evaluate", "predict", "train_steps", "save_checkpoint",
+           "load_checkpoint"]
 
 
 @dataclasses.dataclass
@@ -114,7 +118,9 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = 
         epochs: int, optimizer: torch.optim.Optimizer, scheduler=None,
         loss_fn: nn.Module | None = None, device: torch.device | str | None = None,
         progress: bool = True, early_stopping: int | None = None,
-        scheduler_interval: str = "epoch") -> History:
+        scheduler_interval: str = "epoch", loggers: Iterable = (),
+        keep_best: str | None = None, checkpoint: str | os.PathLike | None = None,
+        resume: str | os.PathLike | None = None) -> History:
     """Train ``model`` for ``epochs`` epochs and return the per-epoch :class:`History`.
 
     Args:
@@ -133,6 +139,21 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = 
         early_stopping: patience in epochs: stop when the validation loss has not improved
             for that many epochs. Either way the model ends with the weights of the epoch
             with the lowest validation loss (``history.best_epoch``).
+        loggers: objects with ``log_epoch(epoch, metrics)`` (``convtrain.tracking``), called
+            after every epoch with ``epoch`` counted from 1 and ``metrics`` =
+            ``{"loss/train", "accuracy/train", "loss/val", "accuracy/val", "lr", "seconds"}``.
+            ``fit`` neither configures nor closes them: that is the caller's.
+        keep_best: ``"val_loss"`` (lowest) or ``"val_acc"`` (highest): the model ends with
+            the weights of the best epoch by that measure (it wins over ``early_stopping``'s).
+        checkpoint: a file: after every epoch that is the best so far by ``keep_best`` (after
+            every epoch without ``keep_best``), save the model, optimizer, scheduler, epoch
+            and history there with :func:`save_checkpoint`.
+        resume: a file written through ``checkpoint``: load its weights and optimizer (and
+            scheduler) state and continue from its epoch up to ``epochs`` in all; the
+            returned history then starts with the checkpoint's epochs.
+
+    Returns:
+        the :class:`History`, one entry per epoch (those of ``resume`` included).
 
     >>> history = fit(model, train_loader, val_loader, epochs=5,  # doctest: +SKIP
     ...               optimizer=opt, early_stopping=2)
@@ -151,11 +172,23 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = 
         model.to(memory_format=torch.channels_last)
     scaler = torch.amp.GradScaler("cuda", enabled=on_cuda)
 
-    history = History()
+    if keep_best is not None and val_loader is None:
+        raise ValueError("keep_best needs a val_loader: it compares validation results.")
+
+    history, start_epoch = History(), 0
+    if resume is not None:
+        state = load_checkpoint(resume, model, optimizer)
+        history, start_epoch = History(**state.get("history", {})), state["epoch"]
+        if scheduler is not None and state.get("scheduler") is not None:
+            scheduler.load_state_dict(state["scheduler"])
     stopper = _EarlyStopping(early_stopping) if early_stopping is not None else None
+    best = _BestWeights(keep_best) if keep_best is not None else None
+    if best is not None and history.epochs:  # resumed weights: those of the checkpoint's epoch
+        best.update({"loss": history.val_loss[-1], "accuracy": history.val_acc[-1]}, model)
     batches = _length(train_loader)
-    bar = _progress_bar(epochs * batches if batches is not None else None, enabled=progress)
-    for epoch in range(epochs):
+    remaining = max(epochs - start_epoch, 0)
+    bar = _progress_bar(remaining * batches if batches is not None else None, enabled=progress)
+    for epoch in range(start_epoch, epochs):
         start = time.perf_counter()
         history.lr.append(float(optimizer.param_groups[0]["lr"]))
         bar.set_description(f"epoch {epoch + 1}/{epochs}")
@@ -175,14 +208,96 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = 
         history.seconds.append(time.perf_counter() - start)
         shown = {"train_loss": train_loss, "val_loss": val["loss"], "val_acc": val["accuracy"]}
         bar.set_postfix({k: f"{v:.3f}" for k, v in shown.items() if not math.isnan(v)})
+        metrics = {"loss/train": train_loss, "accuracy/train": train_acc, "loss/val": val["loss"],
+                   "accuracy/val": val["accuracy"], "lr": history.lr[-1],
+                   "seconds": history.seconds[-1]}
+        for logger in loggers:
+            logger.log_epoch(epoch + 1, metrics)
 
+        improved = best.update(val, model) if best is not None else True
+        if checkpoint is not None and improved:
+            save_checkpoint(checkpoint, model, optimizer, epoch=epoch + 1,
+                            history=history.as_dict(),
+                            scheduler=scheduler.state_dict() if scheduler is not None else None)
         if stopper is not None and stopper.should_stop(val["loss"], model):
             history.stopped_early = epoch < epochs - 1
             break
     bar.close()
     if stopper is not None:
         stopper.restore_best(model)
+    if best is not None:
+        best.restore_best(model)
     return history
+
+
+class _BestWeights:
+    """Remembers the weights of the best epoch so far by ``"val_loss"`` or ``"val_acc"``."""
+
+    def __init__(self, monitor: str):
+        if monitor not in ("val_loss", "val_acc"):
+            raise ValueError(f"keep_best must be 'val_loss' or 'val_acc', got {monitor!r}.")
+        self.key, self.sign = ("loss", 1.0) if monitor == "val_loss" else ("accuracy", -1.0)
+        self.best, self.best_state = math.inf, None
+
+    def update(self, val: dict[str, float], model: nn.Module) -> bool:
+        """True when this epoch is the best so far (ties: the earlier epoch stays best)."""
+        score = self.sign * val[self.key]
+        if not score < self.best:  # NaN never improves
+            return False
+        self.best, self.best_state = score, copy.deepcopy(model.state_dict())
+        return True
+
+    def restore_best(self, model: nn.Module) -> None:
+        if self.best_state is not None:
+            model.load_state_dict(self.best_state)
+
+
+def save_checkpoint(path: str | os.PathLike, model: nn.Module,
+                    optimizer: torch.optim.Optimizer | None = None, *, epoch: int,
+                    **extra) -> Path:
+    """Save ``{"model": model.state_dict(), "optimizer": ..., "epoch": epoch, **extra}`` to ``path``.
+
+    Only ``state_dict`` tensors and plain values (numbers, strings, lists, dicts) go in,
+    so :func:`load_checkpoint` can read it with ``torch.load(weights_only=True)``, which
+    runs no code from the file. ``epoch`` is the number of epochs done; ``extra`` holds
+    anything else plain (``history=history.as_dict()``, ``scheduler=sched.state_dict()``).
+    The file is written next to ``path`` and then renamed, so a crash never leaves half a
+    checkpoint. Returns ``path``.
+
+    >>> import tempfile
+    >>> model = torch.nn.Linear(3, 2)
+    >>> path = save_checkpoint(Path(tempfile.mkdtemp()) / "best.pt", model, epoch=4, val_acc=0.9)
+    >>> state = load_checkpoint(path, torch.nn.Linear(3, 2))
+    >>> state["epoch"], state["val_acc"], sorted(state["model"])
+    (4, 0.9, ['bias', 'weight'])
+    """
+    state = {"model": model.state_dict(), "epoch": int(epoch), **extra}
+    if optimizer is not None:
+        state["optimizer"] = optimizer.state_dict()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    torch.save(state, partial)
+    os.replace(partial, path)
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike, model: nn.Module,
+                    optimizer: torch.optim.Optimizer | None = None) -> dict:
+    """Load a :func:`save_checkpoint` file into ``model`` (and ``optimizer``); return the whole dict.
+
+    Tensors are loaded onto the model's device; the architecture must match (same
+    parameter names and shapes) or ``load_state_dict`` says which keys differ. The
+    returned dict has ``"model"``, ``"epoch"``, ``"optimizer"`` when one was saved, and
+    the ``extra`` entries.
+    """
+    state = torch.load(path, map_location=_model_device(model), weights_only=True)
+    model.load_state_dict(state["model"])
+    if optimizer is not None:
+        if state.get("optimizer") is None:
+            raise ValueError(f"{path} holds no optimizer state (it was saved without an optimizer).")
+        optimizer.load_state_dict(state["optimizer"])
+    return state
 
 
 class _EarlyStopping:
