@@ -239,3 +239,9 @@ def test_loaded_assignment_knows_its_written_answers_and_questions(graded):
     assert assignment.written_max_score == 3.5 and assignment.max_score == TOTAL
     assert assignment.question(MEAN) == tiny_course.QUESTIONS[MEAN]
     assert assignment.title("test_count") == "Exercise 2: counting"  # not the written heading
+
+
+def test_the_cohort_report_counts_what_waits_for_a_person(graded):
+    waiting = [case for case in CASES.values() if case[4]]
+    page = (graded["out"] / "report.html").read_text()
+    assert f"{len(waiting)} notebook(s), {sum(case[4] for case in waiting):g} points" in page

@@ -71,10 +71,14 @@ class ExerciseStats:
 
 @dataclasses.dataclass
 class LessonStats:
+    """``max_score`` and ``scores`` are the tests' (written answers are graded by people);
+    ``pending``: per notebook, the points of its written answers that wait for a person."""
+
     lesson: str
     max_score: float
     scores: list[float]
     exercises: list[ExerciseStats]
+    pending: list[float] = dataclasses.field(default_factory=list)
 
     @property
     def reteach(self) -> set[str]:
@@ -156,9 +160,10 @@ def lesson_stats(final: list[Result], assignments: Mapping[str, Assignment]) -> 
                               "not_graded")
                 counts[status if status in counts else "failed"] += 1
             exercises.append(ExerciseStats(test_id, name, len(group), counts))
-        max_score = assignment.max_score if assignment is not None else \
-            max(result.max_score for result in group)
-        stats.append(LessonStats(lesson, max_score, [result.score for result in group], exercises))
+        max_score = assignment.max_score - assignment.written_max_score if assignment is not None \
+            else max(result.max_score for result in group)
+        stats.append(LessonStats(lesson, max_score, [result.score for result in group], exercises,
+                                 [result.manual_pending for result in group]))
     return stats
 
 
@@ -195,10 +200,19 @@ def _overview_html(lessons: list[LessonStats]) -> str:
             f"<td class=\"number\">{_number(statistics.mean(scores))} / {_number(lesson.max_score)}</td>"
             f"<td class=\"number\">{_number(statistics.median(scores))}</td>"
             f"<td class=\"number\">{_percent(full / len(scores))}</td>"
-            f"<td>{weakest or '—'}</td></tr>")
+            f"<td>{weakest or '—'}</td>"
+            f"<td class=\"number\">{_written_cell(lesson.pending)}</td></tr>")
     return ("<section id=\"lessons\"><h2>Lessons</h2><table><tr><th>lesson</th><th>students</th>"
-            "<th>mean</th><th>median</th><th>full marks</th><th>most failed exercise</th></tr>"
+            "<th>mean (tests)</th><th>median</th><th>full marks</th><th>most failed exercise</th>"
+            "<th>written answers to grade (formgrader)</th></tr>"
             + "".join(rows) + "</table></section>")
+
+
+def _written_cell(pending: list[float]) -> str:
+    waiting = [points for points in pending if points]
+    if not waiting:
+        return "—"
+    return f"{len(waiting)} notebook(s), {_number(sum(waiting))} points"
 
 
 def _lesson_html(lesson: LessonStats) -> str:
