@@ -44,8 +44,10 @@ class Profile:
         steps: optimizer steps for quick experiments (e.g. comparing two set-ups).
         seeds: how many seeds a claim "over seeds" is measured on.
         num_workers: DataLoader worker processes.
+        capstone_image_size: side length of the capstone's images (lesson 09).
+        capstone_budget_s: the capstone's training budget, in seconds (lesson 09).
 
-    The sizes (``image_size`` to ``num_workers``) can be overridden without editing a
+    The sizes (``image_size`` to ``capstone_budget_s``) can be overridden without editing a
     notebook through ``$CONVTRAIN_PROFILE_OVERRIDES`` (see :func:`profile`).
     """
 
@@ -60,6 +62,8 @@ class Profile:
     steps: int
     seeds: int
     num_workers: int
+    capstone_image_size: int = 32
+    capstone_budget_s: int = 60
 
     @property
     def is_fast(self) -> bool:
@@ -68,17 +72,20 @@ class Profile:
 
 # The fields CONVTRAIN_PROFILE_OVERRIDES may change, with the smallest value each may take.
 SIZE_FIELDS = {"image_size": 1, "n_train": 1, "n_val": 1, "batch_size": 1, "epochs": 1,
-               "steps": 1, "seeds": 1, "num_workers": 0}
+               "steps": 1, "seeds": 1, "num_workers": 0,
+               "capstone_image_size": 8, "capstone_budget_s": 1}
 
 
 PROFILES = {
     "fast": Profile(
         name="fast", dataset="digits", backbone="tiny_digits", image_size=32,
         n_train=512, n_val=256, batch_size=64, epochs=3, steps=60, seeds=3, num_workers=0,
+        capstone_image_size=32, capstone_budget_s=60,
     ),
     "full": Profile(
         name="full", dataset="fruits", backbone="resnet18", image_size=224,
         n_train=4096, n_val=1024, batch_size=64, epochs=5, steps=500, seeds=5, num_workers=2,
+        capstone_image_size=64, capstone_budget_s=600,
     ),
 }
 
@@ -116,7 +123,7 @@ def parse_overrides(text: str) -> dict[str, int]:
 
     Items are separated by commas, spaces around them are ignored; an empty text is no
     override. Fields are those of :data:`SIZE_FIELDS`, values whole numbers at least 1
-    (``num_workers``: at least 0).
+    (``num_workers``: at least 0, ``capstone_image_size``: at least 8).
 
     Raises:
         ValueError: naming the item that cannot be read, an unknown or repeated field, or a

@@ -2,7 +2,8 @@
 
 Offline, for the fast profile: :func:`digits` / :func:`load_digits` (scikit-learn's
 handwritten digits) and :func:`sample_image` (scikit-image's photos). For the full
-profile: :func:`fruits` (Kaggle). Around them:
+profile: :func:`fruits` (Kaggle). The capstone (lesson 09) reads :func:`capstone_split`.
+Around them:
 :func:`mean_std`, :func:`split_dataset` (one transform per split), image folders,
 ImageNet transforms, and :func:`profile_dataset`, which picks the right one.
 
@@ -19,6 +20,7 @@ from collections.abc import Callable
 import torch
 from torch.utils.data import Dataset, Subset
 
+from convtrain.data.capstone import capstone_heldout, capstone_split
 from convtrain.data.downloads import download, extract_zip, sha256_of
 from convtrain.data.folders import image_folder, load_rgb, write_image_folder
 from convtrain.data.kaggle_fruits import (
@@ -39,7 +41,8 @@ from convtrain.data.transforms import (
 )
 
 __all__ = [
-    "FRUIT_CLASSES", "IMAGENET_MEAN", "IMAGENET_STD", "FruitsUnavailableError", "digits", "download", "explicit_transform", "extract_zip", "fruits", "image_folder",
+    "FRUIT_CLASSES", "IMAGENET_MEAN", "IMAGENET_STD", "FruitsUnavailableError", "capstone_heldout",
+    "capstone_split", "digits", "download", "explicit_transform", "extract_zip", "fruits", "image_folder",
     "imagenet_transform", "kaggle_credentials", "load_digits", "load_rgb", "locate_fruits",
     "mean_std", "profile_dataset", "sample_image", "sha256_of", "split_dataset",
     "write_image_folder",
