@@ -19,7 +19,7 @@ Every split is a :class:`~convtrain.data.offline.TensorImageDataset` of float32 
 >>> import convtrain as ct
 >>> train, val = capstone_split(ct.profile("fast"))
 >>> len(train), len(val), tuple(train.images.shape[1:]), len(train.classes)
-(1078, 360, (3, 32, 32), 10)
+(1078, 359, (3, 32, 32), 10)
 """
 
 from __future__ import annotations
