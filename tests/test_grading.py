@@ -210,6 +210,15 @@ except OSError:
 '''
 
 
+PICKLER = """import copy, io
+import torch
+model = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
+torch.save(model.state_dict(), io.BytesIO())  # saving weights, as the capstone asks
+torch.save(model, io.BytesIO())
+best = copy.deepcopy(model)  # keeping the best epoch's model
+"""
+
+
 def build_cohort(root: Path, course: Path, submissions: Path) -> dict[str, str]:
     """Write one folder per student; return student -> what it tests."""
     nbs = Notebooks(root)
@@ -254,6 +263,8 @@ def build_cohort(root: Path, course: Path, submissions: Path) -> dict[str, str]:
         nbs.solved(), "count", "def count_positive(values):\n    return len(bytearray(8 * 1024**3))\n")))
     write(s / "widgets" / f"{LESSON}.ipynb",
           nbformat.writes(nbs.insert_after(nbs.solved(), "double", WIDGETS)))
+    write(s / "pickler" / f"{LESSON}.ipynb",
+          nbformat.writes(nbs.insert_after(nbs.solved(), "double", PICKLER)))
     write(s / "forker" / f"{LESSON}.ipynb",
           nbformat.writes(nbs.insert_after(nbs.solved(), "mean", FORKER)))
     network = "import urllib.request\ntry:\n    urllib.request.urlopen('http://example.com', timeout=5)\nexcept Exception:\n    pass\n"
@@ -287,6 +298,7 @@ EXPECTED = {  # student -> (assignment, score, max_score, flags)
     "hog": (LESSON, 3, FULL, "memory_limit"),
     "network": (LESSON, FULL, FULL, "network_attempt"),
     "forker": (LESSON, FULL, FULL, ""),
+    "pickler": (LESSON, FULL, FULL, ""),  # torch.save and deepcopy cache __slotnames__: honest
     "widgets": (LESSON, FULL, FULL, ""),  # an Output widget, interact, a warning: no crash, no flag  # subprocesses, a daemon and DataLoader workers: honest
     "garbage": (LESSON, 0, FULL, "unreadable"),
     "stranger": ("unknown", 0, 0, "unmatched"),

@@ -320,10 +320,3 @@ def test_fit_calls_every_logger_once_per_epoch_with_its_metrics():
                              "seconds"]
     assert [metrics["loss/val"] for _, metrics in calls[::2]] == history.val_loss
     assert [metrics["accuracy/train"] for _, metrics in calls[::2]] == history.train_acc
-
-
-def test_save_checkpoint_leaves_torch_tensor_as_it_was(tmp_path):
-    """Pickling caches ``__slotnames__`` on torch.Tensor; the grader's agent would call that tampering."""
-    had = "__slotnames__" in vars(torch.Tensor)
-    train.save_checkpoint(tmp_path / "m.pt", small_model(), epoch=0)
-    assert ("__slotnames__" in vars(torch.Tensor)) == had

@@ -277,12 +277,7 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module,
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
-    cached = "__slotnames__" in vars(torch.Tensor)
     torch.save(state, partial)
-    if not cached and "__slotnames__" in vars(torch.Tensor):
-        # pickling caches copyreg's slot names on torch.Tensor; leave the class as it was
-        # (the grader's kernel agent reports any change to torch.Tensor as tampering)
-        del torch.Tensor.__slotnames__
     os.replace(partial, path)
     return path
 

@@ -196,7 +196,10 @@ def _setup(shell, config: dict) -> None:  # noqa: C901 - one closure scope on pu
                         changed.append(type_name(cls) + "." + attribute)
                     setattr(cls, attribute, value)
             for attribute in [k for k in current_dict if k not in snapshot]:
-                changed.append(type_name(cls) + "." + attribute)
+                # pickling (torch.save, copy.deepcopy) caches copyreg's slot names on the class:
+                # honest code does it; it changes no test's verdict
+                if not (attribute == "__slotnames__" and type(current_dict[attribute]) is list_):
+                    changed.append(type_name(cls) + "." + attribute)
                 delattr(cls, attribute)
         for function, code, defaults, kwdefaults in function_parts:
             if function.__code__ is not code or function.__defaults__ is not defaults \
