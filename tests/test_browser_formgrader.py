@@ -21,6 +21,7 @@ from convtrain.instructor.grading.command import main
 
 sys.path.insert(0, str(Path(__file__).parent / "grading_fixtures"))
 import tiny_course  # noqa: E402
+
 from test_grading_written import BOTH, MEAN, WHY, solved  # noqa: E402
 
 pytestmark = [pytest.mark.browser, needs_chromium, pytest.mark.xdist_group(name="browser")]

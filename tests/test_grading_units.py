@@ -105,6 +105,24 @@ def test_restore_puts_back_deleted_and_edited_tests_after_their_answer():
     assert order.index(("test", "test_g")) == order.index(("student", "g")) + 1
 
 
+LONG_ANSWER = "\n".join(f"weights_{i} = [{i}] * {i + 3}  # a long answer, nothing like the stub"
+                        for i in range(40)) + "\n\ndef f(x):\n    return 2 * x\n"
+
+
+def test_restore_runs_a_long_answer_that_lost_its_metadata_before_its_test():
+    """Too rewritten to resemble its stub, the answer is found by position: the cells between
+    the previous exercise's test and its own; its test runs after the last of them."""
+    cells = release_cells(with_metadata=False)
+    cells[2]["source"] = "import numpy  # a helper cell of the student's"
+    cells.insert(3, {"cell_type": "code", "source": LONG_ANSWER, "metadata": {}})
+    steps, _flags = restore(cells, ASSIGNMENT)
+    order = [(step.kind, step.cell, step.source[:20]) for step in steps if not step.hidden]
+    answer = order.index(("student", "f", LONG_ANSWER[:20]))
+    assert order[answer + 1][:2] == ("test", "test_f")
+    helper = next(i for i, (kind, _cell, text) in enumerate(order) if text.startswith("import numpy"))
+    assert order[helper][:2] == ("student", None) and helper < answer
+
+
 def test_restore_keeps_extra_student_cells_and_ignores_their_metadata():
     cells = release_cells()
     cells.insert(3, {"cell_type": "code", "source": "helper = 1",

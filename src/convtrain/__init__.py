@@ -26,7 +26,7 @@ __all__ = ["check_my_work", "claim", "device", "environment", "profile", "seed_e
            "with_fallback", "__version__"]
 
 _SUBMODULES = {"bootstrap", "checks", "claims", "data", "doctor", "fallback", "models", "plots",
-               "runtime", "submit_check", "tracking", "train"}
+               "lr_finder", "runtime", "submit_check", "tracking", "train"}
 
 
 def __getattr__(name: str):

@@ -50,8 +50,9 @@ def _split(cfg, split: str) -> TensorImageDataset:
     if cfg.dataset == "digits":
         return digits(split, image_size=size, channels=3)
     if cfg.dataset == "fruits":
-        from convtrain.data import profile_dataset  # the package imports this module
         from torchvision import transforms
+
+        from convtrain.data import profile_dataset  # the package imports this module
 
         resize = transforms.Compose([transforms.Resize(size), transforms.CenterCrop(size),
                                      transforms.ToTensor()])

@@ -413,9 +413,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         print(f"rehearsal: {error}", file=sys.stderr)
         return 2
-    claims_file = (root / CLAIMS_FILE).resolve()
-    claims_file.parent.mkdir(parents=True, exist_ok=True)
-    claims_file.unlink(missing_ok=True)
+    published = (root / CLAIMS_FILE).resolve()  # a copy of this run's claims, at its end
 
     started, cpu_before = time.perf_counter(), _children_cpu_seconds()
     with contextlib.ExitStack() as stack:
@@ -428,6 +426,9 @@ def main(argv: list[str] | None = None) -> int:
         fruits = build_fruits_standin(scratch / "fruits")
         torch_home = scratch / "torch"
         weight_files = build_weight_standins(torch_home)
+        # this run's own file: rehearsals running at the same time never mix their claims
+        claims_file = scratch / "claims.jsonl"
+        claims_file.unlink(missing_ok=True)
         variables = rehearsal_environment(scratch, scratch / "fruits", torch_home, claims_file,
                                           args.overrides)
         stack.enter_context(environment(variables))
@@ -448,6 +449,12 @@ def main(argv: list[str] | None = None) -> int:
               f"({time.perf_counter() - started:.0f} s)", flush=True)
         results = run_lessons(root, lessons, root / EXECUTED_FOLDER, args.overrides, args.timeout)
         downloads = network_reached(torch_home, scratch, weight_files)
+        published.parent.mkdir(parents=True, exist_ok=True)
+        if claims_file.is_file():
+            shutil.copyfile(claims_file, published)
+        else:
+            published.unlink(missing_ok=True)
+        claims_file = published
 
     failures = {lesson: error for lesson, (_, error) in results.items() if error is not None}
     for lesson, error in failures.items():

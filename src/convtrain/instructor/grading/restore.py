@@ -138,6 +138,11 @@ def _partner(cells: list, assignment: Assignment) -> dict[int, str]:
         index = _most_similar(cells, partners, spec)
         if index is not None:
             pair(index, spec)
+    for spec in assignment.cells:  # an answer rewritten past resemblance to its stub
+        if spec.name not in taken and spec.cell_type == "code" and spec.solution and not spec.grade:
+            index = _last_between_neighbours(cells, partners, assignment, spec)
+            if index is not None:
+                pair(index, spec)
     for spec in assignment.written:
         if spec.name not in taken:
             index = _after_question(cells, partners, assignment.question(spec.name),
@@ -145,6 +150,26 @@ def _partner(cells: list, assignment: Assignment) -> dict[int, str]:
             if index is not None:
                 pair(index, spec)
     return partners
+
+
+def _last_between_neighbours(cells: list, partners: dict[int, str], assignment: Assignment,
+                             spec: CellSpec) -> int | None:
+    """The last unpaired code cell between the student cells paired with ``spec``'s neighbours
+    in the release (usually: after the previous exercise's test, before this one's), or None.
+
+    A long answer that lost its metadata can share too little text with its stub to be
+    found by similarity; taking the last cell of the gap keeps its test after all of it.
+    """
+    order = [cell.name for cell in assignment.cells]
+    found = {name: index for index, name in partners.items()}
+    position = order.index(spec.name)
+    before = [found[name] for name in order[:position] if name in found]
+    after = [found[name] for name in order[position + 1:] if name in found]
+    low = max(before, default=-1)
+    high = min((index for index in after if index > low), default=len(cells))
+    gap = [index for index in range(low + 1, high)
+           if index not in partners and cells[index].get("cell_type") == "code"]
+    return gap[-1] if gap else None
 
 
 def _after_question(cells: list, partners: dict[int, str], question: str,
