@@ -18,7 +18,8 @@ c.CourseDirectory.release_directory = "../workshops"
 # release/collect through the formgrader use a folder inside the course (git-ignored).
 c.Exchange.root = os.path.join(c.CourseDirectory.root, "exchange")
 # Data files a lesson keeps next to its notebook are released with it; caches are not.
-c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "*.out.ipynb"]
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "*.out.ipynb",
+                            "capstone_model.pt"]  # what running the capstone writes
 
 # Time limits. Grading runs the fast profile on a CPU: no lesson cell needs more than a
 # few seconds there, so two minutes only stops a runaway loop.
