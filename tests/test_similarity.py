@@ -263,7 +263,7 @@ def test_convtrain_grade_writes_the_similarity_report(tmp_path):
     assert main([str(tmp_path / "submissions"), "--out", str(out), "--course", str(course),
                  "--timeout-cell", "60"]) == 0
     assert (out / "grades.csv").read_text().splitlines()[1:] == [
-        "ann,00_tiny,3,6,", "bob,00_tiny,3,6,", "cyd,00_tiny,0,6,"]  # grades unchanged by it
+        "ann,00_tiny,3,6,,0", "bob,00_tiny,3,6,,0", "cyd,00_tiny,0,6,,0"]  # grades unchanged by it
     rows = (out / "similarity.csv").read_text().splitlines()
     assert [row.split(",")[:4] for row in rows[1:]] == [["00_tiny", "test_count", "ann", "bob"]]
     assert "id=\"similar\"" in (out / "report.html").read_text()
